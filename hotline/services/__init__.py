@@ -1,0 +1,1 @@
+"""Local services the hotline runs in development (Asterisk, ...)."""
