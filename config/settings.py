@@ -1,0 +1,101 @@
+"""One typed settings class, read from the environment (prefix HOTLINE_ where not standard) and `.env`."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = REPO_ROOT / "var"
+
+
+def _dev_secret(name: str) -> str:
+    """A random secret persisted under var/ so dev restarts keep sessions; never used outside dev."""
+    path = VAR_DIR / "secrets" / name
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_prefix="HOTLINE_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    city_name: str = "青山市"
+
+    # Storage. No DATABASE_URL → embedded SQLite under var/.
+    database_url: str = Field(default="", validation_alias="DATABASE_URL")
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
+
+    # Auth.
+    secret_key: str = ""
+    token_ttl_minutes: int = 8 * 60
+    admin_user: str = "admin"
+    admin_password: str = ""
+    login_rate_limit_per_minute: int = 10
+
+    # API.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # Knowledge base.
+    kb_synonyms_file: Path = REPO_ROOT / "config" / "synonyms.yaml"
+    kb_seed_file: Path = REPO_ROOT / "knowledge_base" / "seed" / "entries.yaml"
+    kb_min_score: float = 1.0
+
+    # Work orders.
+    city_seed_file: Path = REPO_ROOT / "work_orders" / "seed" / "city.yaml"
+    timezone: str = "Asia/Shanghai"
+    repeat_window_days: int = 7
+    urges_to_raise_urgency: int = 2
+    escalation_interval_seconds: float = 30.0
+
+    # Rasa.
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_timeout_seconds: float = 1.5
+    action_server_port: int = 5055
+
+    # Asterisk / ARI.
+    ari_url: str = "http://127.0.0.1:8088"
+    ari_user: str = "hotline"
+    ari_password: str = ""
+    ari_app: str = "hotline"
+
+    # Speech.
+    models_dir: Path = VAR_DIR / "cache" / "models"
+    tts_cache_dir: Path = VAR_DIR / "cache" / "tts"
+    record_audio: bool = False
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        (VAR_DIR / "data").mkdir(parents=True, exist_ok=True)
+        return f"sqlite+aiosqlite:///{VAR_DIR / 'data' / 'hotline.db'}"
+
+    @model_validator(mode="after")
+    def _secrets(self) -> "Settings":
+        missing = [n for n in ("secret_key", "admin_password", "ari_password") if not getattr(self, n)]
+        if self.env == "prod" and missing:
+            raise ValueError(
+                "missing secrets for HOTLINE_ENV=prod: "
+                + ", ".join(f"HOTLINE_{n.upper()}" for n in missing)
+            )
+        for name in missing:
+            setattr(self, name, _dev_secret(name))
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,49 @@
+"""The FastAPI application: every router under /v1, health and metrics at the root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from config.settings import Settings, get_settings
+from hotline import health
+from hotline.auth.api import router as auth_router
+from hotline.container import Container
+from hotline.errors import install_error_handlers
+from knowledge_base.api import router as kb_router
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = container is None
+        app.state.container = container or Container.build(settings)
+        if owned:
+            await app.state.container.start()
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.container.close()
+
+    app = FastAPI(
+        title="12345 市民服务热线 API",
+        version="0.1.0",
+        description="Self-hosted citizen-service hotline: knowledge base, work orders, dialogue, calls, seats.",
+        lifespan=lifespan,
+    )
+    if container is not None:
+        app.state.container = container
+    install_error_handlers(app)
+    app.middleware("http")(health.metrics_middleware)
+
+    v1 = APIRouter(prefix="/v1")
+    v1.include_router(auth_router)
+    v1.include_router(kb_router)
+    app.include_router(v1)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,146 @@
+"""`hotline` — the one command-line entry point."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from config.settings import get_settings
+from hotline.logging import setup_logging
+
+log = logging.getLogger("hotline")
+
+
+def _container():  # type: ignore[no-untyped-def]
+    from hotline.container import Container
+
+    return Container.build(get_settings())
+
+
+def cmd_db_upgrade(_: argparse.Namespace) -> int:
+    from hotline.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.effective_database_url)
+    print(f"database at head ({settings.effective_database_url.split('@')[-1]})")
+    return 0
+
+
+def cmd_seed(_: argparse.Namespace) -> int:
+    from hotline.seed import seed_all
+
+    async def run() -> dict[str, int]:
+        container = _container()
+        try:
+            return await seed_all(container)
+        finally:
+            await container.close()
+
+    counts = asyncio.run(run())
+    print("seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_kb(args: argparse.Namespace) -> int:
+    from knowledge_base import io as kb_io
+    from hotline.seed import SYSTEM
+
+    path = Path(args.file)
+    fmt = "csv" if path.suffix.lower() == ".csv" else "yaml"
+
+    async def run() -> int:
+        container = _container()
+        try:
+            async with container.db.session() as session:
+                if args.action == "export":
+                    rows = await container.kb.export(session)
+                    path.write_text(kb_io.render(rows, fmt), encoding="utf-8")
+                    print(f"exported {len(rows)} entries to {path}")
+                    return 0
+                report = await container.kb.import_rows(session, SYSTEM, kb_io.parse(path.read_bytes(), fmt))
+                print(f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}")
+                for bad in report.rejected:
+                    print(f"  row {bad.row} ({bad.key}): {'; '.join(bad.errors)}")
+                return 1 if report.rejected else 0
+        finally:
+            await container.close()
+
+    return asyncio.run(run())
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hotline.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=args.port or settings.api_port, log_config=None)
+    return 0
+
+
+def cmd_worker(_: argparse.Namespace) -> int:
+    from hotline.workers import run_workers
+
+    asyncio.run(run_workers(get_settings()))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hotline.supervisor import run_all
+
+    return asyncio.run(run_all(get_settings(), api_port=args.port))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotline", description="12345 citizen-service hotline")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="every service in the foreground (Ctrl-C stops all)")
+    run.add_argument("--port", type=int, default=None, help="API port (default 8000)")
+    run.set_defaults(func=cmd_run)
+
+    api = sub.add_parser("api", help="the HTTP API alone")
+    api.add_argument("--port", type=int, default=None)
+    api.set_defaults(func=cmd_api)
+
+    sub.add_parser("worker", help="background jobs (escalation, callbacks)").set_defaults(func=cmd_worker)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate to the latest schema").set_defaults(func=cmd_db_upgrade)
+
+    sub.add_parser("seed", help="create the first admin and seed content (idempotent)").set_defaults(func=cmd_seed)
+
+    kb = sub.add_parser("kb", help="knowledge-base import/export (YAML or CSV by file extension)")
+    kb.add_argument("action", choices=["import", "export"])
+    kb.add_argument("file")
+    kb.set_defaults(func=cmd_kb)
+
+    for extra in _extra_commands():
+        extra(sub)
+    return parser
+
+
+def _extra_commands() -> list:  # type: ignore[type-arg]
+    """Sub-commands contributed by later packages (chat, ivr, actions, …)."""
+    commands = []
+    try:
+        from dialogue.cli import add_commands as dialogue_commands
+
+        commands.append(dialogue_commands)
+    except ImportError:
+        pass
+    return commands
+
+
+def main(argv: list[str] | None = None) -> int:
+    setup_logging()
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Where every long-lived object is built and wired together (one place, passed into constructors)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import redis.asyncio as aioredis
+
+from config.settings import Settings
+from hotline.auth.service import AuthService, LoginLimiter
+from hotline.db import Database
+from hotline.redis import make_redis
+
+if TYPE_CHECKING:
+    from hotline.workers import PeriodicJob
+from knowledge_base.service import KnowledgeBaseService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    redis: aioredis.Redis
+    auth: AuthService
+    kb: KnowledgeBaseService
+    readiness_checks: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
+    # Domain seeders added by later packages: each returns counts of what it created.
+    seeders: list[Callable[["Container"], Awaitable[dict[str, int]]]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Container":
+        db = Database(settings.effective_database_url)
+        redis = make_redis(settings.redis_url)
+        return cls(
+            settings=settings,
+            db=db,
+            redis=redis,
+            auth=AuthService(settings, LoginLimiter(redis, settings.login_rate_limit_per_minute)),
+            kb=KnowledgeBaseService(db, settings),
+        )
+
+    def periodic_jobs(self) -> list["PeriodicJob"]:
+        return []
+
+    async def start(self) -> None:
+        async with self.db.session() as session:
+            await self.auth.ensure_admin(session)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.db.dispose()
