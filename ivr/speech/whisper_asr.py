@@ -1,0 +1,261 @@
+"""Mandarin ASR with faster-whisper (CTranslate2 Whisper base, int8 on CPU).
+
+Whisper is not streaming: a stream buffers the utterance that our VAD cut and
+:meth:`finish` decodes it in a worker thread.  Guards against Whisper's known
+failure modes on telephone audio:
+
+* traditional characters -> an initial prompt written in simplified Chinese
+  (plus the hot words), and a small traditional->simplified mapping;
+* repetition loops / hallucinations on noise -> ``condition_on_previous_text``
+  off, compression-ratio / log-prob / no-speech thresholds, a repeated n-gram
+  detector (:func:`trim_repetition`) and a list of known subtitle phantoms;
+* near-silent input is not decoded at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ivr.speech.audio import pcm16_to_float, resample
+from ivr.speech.base import MODELS_DIR, Recognizer, RecognizerStream, Transcript
+
+DEFAULT_MODEL_DIR = MODELS_DIR / "whisper-base-zh"
+BASE_PROMPT = "以下是普通话的句子，使用简体中文。"
+MAX_PROMPT_CHARS = 160  # Whisper keeps at most ~224 prompt tokens
+
+#: Phrases Whisper invents on silence/noise (learned from subtitle credits).
+HALLUCINATIONS = (
+    "请不吝点赞", "订阅", "转发", "打赏支持", "明镜与点点", "字幕由", "Amara", "字幕志愿者",
+    "优优独播剧场", "YoYo Television", "谢谢观看", "感谢观看", "中文字幕", "by索兰娅",
+)
+
+_T2S = str.maketrans(
+    "這個們說請問務號電話線熱麼為會來時對與還沒過點務處從應該樣現關開機車門間頭發裡體區"
+    "辦記錄單訴報修復雜續費證件辦理辦業醫療險養老資訊網站將讓給條壞燈樓無聲語聽讀寫碼擔幫"
+    "網絡預約戶籍補卡屬實",
+    "这个们说请问务号电话线热么为会来时对与还没过点务处从应该样现关开机车门间头发里体区"
+    "办记录单诉报修复杂续费证件办理办业医疗险养老资讯网站将让给条坏灯楼无声语听读写码担帮"
+    "网络预约户籍补卡属实",
+)
+
+
+def to_simplified(text: str) -> str:
+    """Map the traditional characters Whisper most often emits here."""
+    return text.translate(_T2S)
+
+
+def find_repetition(text: str, max_n: int = 12) -> tuple[int, int, int] | None:
+    """Find a loop: an n-gram repeated consecutively.
+
+    Returns ``(start, n, count)`` of the longest-covering loop or None.  A loop
+    is 1 character x5+ ("啊啊啊啊啊"), or 2..max_n characters x3+.
+    """
+    best: tuple[int, int, int] | None = None
+    compact = text
+    for n in range(1, max_n + 1):
+        need = 5 if n == 1 else 3
+        pattern = re.compile(rf"(.{{{n}}})\1{{{need - 1},}}", re.S)
+        for m in pattern.finditer(compact):
+            if n == 1 and not m.group(1).strip():
+                continue
+            count = len(m.group(0)) // n
+            if best is None or count * n > best[1] * best[2]:
+                best = (m.start(), n, count)
+    return best
+
+
+def trim_repetition(text: str, max_fraction: float = 0.5) -> str:
+    """Collapse repetition loops to one occurrence.
+
+    If loops made up more than ``max_fraction`` of the text, the output is
+    considered garbage (typical of Whisper on noise) and ``""`` is returned.
+    """
+    original = len(text)
+    removed = 0
+    for _ in range(8):
+        loop = find_repetition(text)
+        if loop is None:
+            break
+        start, n, count = loop
+        removed += n * (count - 1)
+        text = text[: start + n] + text[start + n * count :]
+    if original and removed / original > max_fraction:
+        return ""
+    return text
+
+
+def clean_transcript(text: str) -> str:
+    text = to_simplified(text.strip())
+    for phrase in HALLUCINATIONS:
+        if phrase in text:
+            return ""
+    text = trim_repetition(text)
+    text = re.sub(r"\s+", " ", text)
+    return text.strip(" ，,。")
+
+
+class WhisperRecognizer(Recognizer):
+    """faster-whisper engine.  One model, shared by all calls.
+
+    ``num_workers`` > 1 lets several calls decode in parallel (each with
+    ``cpu_threads`` threads); on the 2-core dev box keep 1 x 1.
+    """
+
+    name = "whisper"
+
+    def __init__(
+        self,
+        model_dir: str | Path = DEFAULT_MODEL_DIR,
+        *,
+        compute_type: str = "int8",
+        cpu_threads: int = 1,
+        num_workers: int = 1,
+        beam_size: int = 2,
+        language: str = "zh",
+        base_prompt: str = BASE_PROMPT,
+        hotwords: list[str] | None = None,
+        min_rms_dbfs: float = -50.0,
+        min_duration_ms: int = 200,
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.compute_type = compute_type
+        self.cpu_threads = cpu_threads
+        self.num_workers = num_workers
+        self.beam_size = beam_size
+        self.language = language
+        self.base_prompt = base_prompt
+        self.min_rms_dbfs = min_rms_dbfs
+        self.min_duration_ms = min_duration_ms
+        self._model = None
+        self._load_lock = threading.Lock()
+        self._prompt = base_prompt
+        self.set_hotwords(hotwords or [])
+
+    # ----------------------------------------------------------------- model
+
+    def _ensure_model(self):  # noqa: ANN202 - faster_whisper.WhisperModel
+        with self._load_lock:
+            if self._model is None:
+                if not (self.model_dir / "model.bin").is_file():
+                    raise FileNotFoundError(
+                        f"Whisper model missing in {self.model_dir}; run scripts/setup-speech.sh"
+                    )
+                from faster_whisper import WhisperModel
+
+                self._model = WhisperModel(
+                    str(self.model_dir),
+                    device="cpu",
+                    compute_type=self.compute_type,
+                    cpu_threads=self.cpu_threads,
+                    num_workers=self.num_workers,
+                )
+            return self._model
+
+    async def load(self) -> None:
+        await asyncio.to_thread(self._ensure_model)
+
+    def set_hotwords(self, words: list[str]) -> None:
+        """Hot words go into the initial prompt (deduplicated, length-capped)."""
+        prompt = self.base_prompt
+        seen: set[str] = set()
+        terms: list[str] = []
+        for word in words:
+            word = word.strip()
+            if word and word not in seen:
+                seen.add(word)
+                terms.append(word)
+        if terms:
+            prompt += "相关词语："
+            for i, term in enumerate(terms):
+                piece = ("、" if i else "") + term
+                if len(prompt) + len(piece) + 1 > MAX_PROMPT_CHARS:
+                    break
+                prompt += piece
+            prompt += "。"
+        self._prompt = prompt
+
+    @property
+    def prompt(self) -> str:
+        return self._prompt
+
+    # ----------------------------------------------------------------- decode
+
+    def transcribe_sync(self, samples: np.ndarray) -> Transcript:
+        """Decode float32 16 kHz mono samples (blocking)."""
+        t0 = time.perf_counter()
+        duration_ms = int(len(samples) / 16)
+        level = 20 * math.log10(max(float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0, 1e-9))
+        if duration_ms < self.min_duration_ms or level < self.min_rms_dbfs:
+            return Transcript("", 0.0, duration_ms, self.name, int((time.perf_counter() - t0) * 1000))
+        model = self._ensure_model()
+        segments, _info = model.transcribe(
+            samples,
+            language=self.language,
+            task="transcribe",
+            beam_size=self.beam_size,
+            initial_prompt=self._prompt,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            temperature=(0.0, 0.4),
+            compression_ratio_threshold=2.2,
+            log_prob_threshold=-1.0,
+            no_speech_threshold=0.6,
+            without_timestamps=True,
+            suppress_blank=True,
+        )
+        texts: list[str] = []
+        probs: list[float] = []
+        for seg in segments:
+            if seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0:
+                continue
+            if seg.compression_ratio > 2.4:
+                continue
+            texts.append(seg.text)
+            probs.append(math.exp(min(0.0, seg.avg_logprob)) * (1.0 - seg.no_speech_prob / 2))
+        text = clean_transcript("".join(texts))
+        confidence = float(np.mean(probs)) if text and probs else 0.0
+        latency = int((time.perf_counter() - t0) * 1000)
+        return Transcript(text, round(confidence, 3), duration_ms, self.name, latency)
+
+    def open_stream(self, sample_rate: int = 16000) -> WhisperStream:
+        return WhisperStream(self, sample_rate)
+
+
+class WhisperStream(RecognizerStream):
+    """Buffers one utterance; decoding happens in :meth:`finish`."""
+
+    def __init__(self, engine: WhisperRecognizer, sample_rate: int) -> None:
+        self.engine = engine
+        self.sample_rate = sample_rate
+        self._chunks: list[bytes] = []
+        self._done = False
+
+    def accept(self, pcm16: bytes) -> str | None:
+        if self._done:
+            raise RuntimeError("stream already finished")
+        self._chunks.append(pcm16)
+        return None  # Whisper gives no partials
+
+    def cancel(self) -> None:
+        self._done = True
+        self._chunks.clear()
+
+    async def finish(self) -> Transcript:
+        if self._done:
+            raise RuntimeError("stream already finished")
+        self._done = True
+        pcm = b"".join(self._chunks)
+        self._chunks.clear()
+
+        def work() -> Transcript:
+            pcm16k = resample(pcm, self.sample_rate, 16000)
+            return self.engine.transcribe_sync(pcm16_to_float(pcm16k))
+
+        return await asyncio.to_thread(work)
