@@ -12,6 +12,7 @@ from hotline import health
 from hotline.auth.api import router as auth_router
 from hotline.container import Container
 from hotline.errors import install_error_handlers
+from dialogue.api import router as dialogue_router
 from knowledge_base.api import router as kb_router
 
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     v1 = APIRouter(prefix="/v1")
     v1.include_router(auth_router)
     v1.include_router(kb_router)
+    v1.include_router(dialogue_router)
     app.include_router(v1)
     app.include_router(health.router)
     return app

@@ -125,15 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands() -> list:  # type: ignore[type-arg]
-    """Sub-commands contributed by later packages (chat, ivr, actions, …)."""
-    commands = []
-    try:
-        from dialogue.cli import add_commands as dialogue_commands
+    """Sub-commands contributed by the domain packages (chat, …)."""
+    from dialogue.cli import add_commands as dialogue_commands
 
-        commands.append(dialogue_commands)
-    except ImportError:
-        pass
-    return commands
+    return [dialogue_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,8 @@ from hotline.redis import make_redis
 
 if TYPE_CHECKING:
     from hotline.workers import PeriodicJob
+from dialogue.rasa_client import RasaClient
+from dialogue.service import DialogueService
 from knowledge_base.service import KnowledgeBaseService
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,8 @@ class Container:
     redis: aioredis.Redis
     auth: AuthService
     kb: KnowledgeBaseService
+    rasa: RasaClient
+    dialogue: DialogueService
     readiness_checks: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
     # Domain seeders added by later packages: each returns counts of what it created.
     seeders: list[Callable[["Container"], Awaitable[dict[str, int]]]] = field(default_factory=list)
@@ -42,15 +46,21 @@ class Container:
             redis=redis,
             auth=AuthService(settings, LoginLimiter(redis, settings.login_rate_limit_per_minute)),
             kb=KnowledgeBaseService(db, settings),
+            rasa=(rasa := RasaClient(settings.rasa_url, settings.rasa_timeout_seconds)),
+            dialogue=DialogueService(rasa, redis, settings.rasa_timeout_seconds),
         )
 
     def periodic_jobs(self) -> list["PeriodicJob"]:
         return []
+
+    def __post_init__(self) -> None:
+        self.readiness_checks.setdefault("rasa", self.rasa.ready)
 
     async def start(self) -> None:
         async with self.db.session() as session:
             await self.auth.ensure_admin(session)
 
     async def close(self) -> None:
+        await self.rasa.close()
         await self.redis.aclose()
         await self.db.dispose()

@@ -1,0 +1,71 @@
+"""A small async client for the Rasa server's HTTP API (REST channel + tracker)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+class BotUnavailable(Exception):
+    """Rasa is down, too slow or answered garbage."""
+
+
+@dataclass
+class BotTurn:
+    messages: list[dict[str, Any]]
+    intent: str | None = None
+    confidence: float | None = None
+    slots: dict[str, Any] = field(default_factory=dict)
+    active_loop: str | None = None
+
+
+class RasaClient:
+    def __init__(self, base_url: str, timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 0.5)))
+
+    async def turn(self, sender: str, text: str, metadata: dict[str, Any]) -> BotTurn:
+        try:
+            r = await self._http.post(
+                "/webhooks/rest/webhook", json={"sender": sender, "message": text, "metadata": metadata}
+            )
+            r.raise_for_status()
+            messages = r.json()
+            t = await self._http.get(f"/conversations/{sender}/tracker", params={"include_events": "NONE"})
+            t.raise_for_status()
+            tracker = t.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise BotUnavailable(str(exc) or exc.__class__.__name__) from exc
+        if not isinstance(messages, list):
+            raise BotUnavailable("unexpected reply from the bot")
+        latest = tracker.get("latest_message") or {}
+        intent = latest.get("intent") or {}
+        return BotTurn(
+            messages=messages,
+            intent=intent.get("name"),
+            confidence=intent.get("confidence"),
+            slots=tracker.get("slots") or {},
+            active_loop=(tracker.get("active_loop") or {}).get("name"),
+        )
+
+    async def restart(self, sender: str) -> None:
+        try:
+            r = await self._http.post(
+                f"/conversations/{sender}/tracker/events", json=[{"event": "restart"}], params={"include_events": "NONE"}
+            )
+            r.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise BotUnavailable(str(exc) or exc.__class__.__name__) from exc
+
+    async def ready(self) -> bool:
+        try:
+            r = await self._http.get("/status")
+            return r.status_code == 200 and bool(r.json().get("model_file"))
+        except (httpx.HTTPError, ValueError):
+            return False
+
+    async def close(self) -> None:
+        await self._http.aclose()
