@@ -1,0 +1,1 @@
+"""Voice IVR: ARI client, media (RTP), speech, call controller."""

@@ -1,0 +1,1 @@
+"""Call media: RTP endpoints for Asterisk externalMedia."""

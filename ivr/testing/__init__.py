@@ -1,0 +1,1 @@
+"""Test helpers that speak real protocols (SIP user agent)."""
