@@ -145,8 +145,12 @@ class AsteriskService:
                 self._mounted.append(target)
 
     def _umount(self) -> None:
-        while self._mounted:
-            subprocess.run(["umount", "-l", str(self._mounted.pop())], check=False)
+        """Release the chroot's /proc and /dev (whoever mounted them) once Asterisk is gone."""
+        self._mounted.clear()
+        for name in ("dev", "proc"):
+            target = self.chroot / name
+            if subprocess.run(["mountpoint", "-q", str(target)]).returncode == 0:
+                subprocess.run(["umount", "-l", str(target)], check=False)
 
     def install_config(self) -> None:
         render_config(

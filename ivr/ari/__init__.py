@@ -2,6 +2,7 @@
 
 from .client import AriClient, AriError
 from .events import AriEvents
+from .watchdog import hand_back_orphans
 from .models import (
     Bridge, BridgeDestroyed, CallerID, Channel, ChannelDestroyed, ChannelDtmfReceived,
     ChannelEnteredBridge, ChannelHangupRequest, ChannelLeftBridge, ChannelStateChange,
@@ -13,5 +14,5 @@ __all__ = [
     "AriClient", "AriError", "AriEvents", "Bridge", "BridgeDestroyed", "CallerID", "Channel",
     "ChannelDestroyed", "ChannelDtmfReceived", "ChannelEnteredBridge", "ChannelHangupRequest",
     "ChannelLeftBridge", "ChannelStateChange", "ChannelVarset", "Dial", "Event", "Playback",
-    "PlaybackFinished", "PlaybackStarted", "StasisEnd", "StasisStart", "parse_event",
+    "PlaybackFinished", "PlaybackStarted", "StasisEnd", "StasisStart", "hand_back_orphans", "parse_event",
 ]

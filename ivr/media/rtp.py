@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import struct
 import time
 from collections import deque
@@ -269,6 +270,9 @@ class RtpEndpoint:
             lambda: _Proto(self), local_addr=(self.host, self._port))
         self._transport = transport  # type: ignore[assignment]
         self._port = transport.get_extra_info("sockname")[1]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # room for bursts (capped by net.core.rmem_max)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         self._sender = asyncio.create_task(self._send_loop(), name=f"rtp-send-{self._port}")
         return self
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hotline.services.asterisk import SETUP_SCRIPT, AsteriskService
-from ivr.ari import AriClient, ChannelDtmfReceived, StasisStart
+from ivr.ari import AriClient, ChannelDtmfReceived, StasisStart, hand_back_orphans
 from ivr.media.rtp import SLIN8_PT, SLIN16_PT, RtpEndpoint
 from ivr.testing.g711 import dominant_frequency, rms, tone
 from ivr.testing.sip_caller import SipCaller, SipPhone
@@ -206,3 +206,27 @@ async def test_events_reconnect_after_asterisk_restart(asterisk: AsteriskService
 async def _until(cond) -> None:  # type: ignore[no-untyped-def]
     while not cond():
         await asyncio.sleep(0.05)
+
+
+async def test_controller_death_mid_call_reaches_seats(asterisk: AsteriskService) -> None:
+    """Asterisk keeps the channel in the inactive app when the controller dies; the watchdog hands it
+    back to the dialplan, which queues it to the seats (agent3 answers)."""
+    async with SipPhone(local_port=5073, answer_after=0.2, user="agent3") as phone, SipCaller() as caller:
+        controller = AriClient(asterisk.ari_url, asterisk.ari_user, asterisk.ari_password)
+        await controller.__aenter__()
+        await controller.events.wait_connected(10)
+        q = controller.events.subscribe()
+        async with RtpEndpoint() as ep:
+            start, call = await _answered_call(controller, caller, q)
+            em_id = await _media_bridge(controller, q, start.channel.id, ep)
+            await controller.close()  # the controller dies mid-call
+        with pytest.raises(asyncio.TimeoutError):
+            await phone.wait_call(timeout=1.0)  # nothing happens by itself
+        watchdog = AriClient(asterisk.ari_url, asterisk.ari_user, asterisk.ari_password, start_events=False)
+        async with watchdog:
+            assert await hand_back_orphans(watchdog) == [start.channel.id]
+            assert em_id not in {c.id for c in await watchdog.list_channels()}
+        agent_call = await phone.wait_call(timeout=10)
+        await agent_call.wait_answered(5)
+        await call.hangup()
+        await agent_call.wait_hangup(5)
