@@ -13,8 +13,9 @@ Rules (applied in this order, each on what the previous left):
 * ranges ``3-5个`` -> 三至五个; decimals ``3.5`` -> 三点五;
 * other integers as quantities ``25`` -> 二十五 (两 before measure words),
   long ones (7+ digits or a leading zero) digit by digit;
-* Latin letters spelled with Chinese approximations; symbols the TTS can't
-  say are dropped; ASCII punctuation becomes Chinese punctuation.
+* upper-case codes spelled with Chinese letter names (ABC -> 诶必西), other
+  Latin words dropped; symbols the TTS cannot say are dropped; ASCII
+  punctuation becomes Chinese punctuation.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ _LETTERS = {
 }
 _WORDS = {"APP": "应用", "App": "应用", "app": "应用", "WiFi": "无线网", "wifi": "无线网", "Wi-Fi": "无线网"}
 _UNIT_SYMBOLS = {"km": "公里", "kg": "公斤", "m²": "平方米", "㎡": "平方米", "℃": "摄氏度", "°C": "摄氏度"}
-_PUNCT = {",": "，", ".": "。", "!": "！", "?": "？", ";": "；", ":": "：", "~": "至", "～": "至",
-          "&": "和", "+": "加", "=": "等于", "/": "每", "@": "艾特"}
+# (~ between numbers is handled as a range before; alone it is dropped.)
+_PUNCT = {",": "，", ".": "。", "!": "！", "?": "？", ";": "；", ":": "：", "&": "和", "+": "加"}
 #: Characters the TTS front-end accepts besides Hanzi.
 _KEEP_PUNCT = "，。！？；：、"
 
@@ -159,7 +160,9 @@ def _latin(m: re.Match[str]) -> str:
     word = m.group(0)
     if word in _WORDS:
         return _WORDS[word]
-    return "".join(_LETTERS.get(c.upper(), "") for c in word)
+    if word.isupper() and len(word) <= 6:  # acronyms / codes are spelled
+        return "".join(_LETTERS.get(c, "") for c in word)
+    return ""  # other Latin words: the Mandarin voice can't say them
 
 
 def normalize(text: str, phone_yao: bool = True) -> str:

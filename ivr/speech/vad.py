@@ -2,7 +2,10 @@
 
 A frame counts as voiced when WebRTC's VAD says so (if ``webrtcvad`` is
 installed) *and* its energy is clearly above an adaptive noise floor; without
-webrtcvad an energy + zero-crossing detector is used.  The segmenter turns
+webrtcvad an energy + zero-crossing detector is used.  The noise floor is a
+low percentile of the frame levels of the last ``noise_window_ms`` (minimum
+statistics): it follows noise up and down, also while the caller speaks, and
+needs no calibration period.  The segmenter turns
 voiced frames into events:
 
 * :class:`SpeechStarted` as soon as ``start_ms`` of the last ``start_window_ms``
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+
+import numpy as np
 
 from ivr.speech.audio import FrameBuffer, dbfs, zero_crossing_rate
 
@@ -37,9 +42,11 @@ class VadConfig:
     max_utterance_ms: int = 15000  # force an end (caller keeps talking/noise)
     pre_roll_ms: int = 240  # audio before the trigger kept in the utterance
     aggressiveness: int = 2  # webrtcvad 0..3
-    energy_margin_db: float = 9.0  # above the noise floor
+    energy_margin_db: float = 9.0  # above the noise floor, to start speech
+    continue_margin_db: float = 4.0  # hysteresis: lower gate once in speech
     min_energy_dbfs: float = -48.0  # absolute gate: quieter is never speech
-    initial_noise_dbfs: float = -60.0
+    noise_window_ms: int = 2000  # minimum-statistics window for the noise floor
+    noise_percentile: float = 10.0
     use_webrtc: bool = True
 
 
@@ -95,8 +102,9 @@ class VoiceActivityDetector:
         self._voiced_ms = 0
         self._silence_ms = 0
         self._start_ms = 0
-        if not keep_noise_floor or not hasattr(self, "noise_floor_db"):
-            self.noise_floor_db = cfg.initial_noise_dbfs
+        if not keep_noise_floor or not hasattr(self, "_levels"):
+            self._levels: deque[float] = deque(maxlen=max(1, cfg.noise_window_ms // f))
+            self.noise_floor_db = -120.0
             self.t_ms = 0
 
     @property
@@ -109,17 +117,16 @@ class VoiceActivityDetector:
         """Classify one frame and update the noise floor."""
         cfg = self.cfg
         level = dbfs(frame)
-        gate = max(self.noise_floor_db + cfg.energy_margin_db, cfg.min_energy_dbfs)
+        self._levels.append(level)
+        self.noise_floor_db = float(np.percentile(self._levels, cfg.noise_percentile))
+        margin = cfg.continue_margin_db if self._in_speech else cfg.energy_margin_db
+        gate = max(self.noise_floor_db + margin, cfg.min_energy_dbfs)
         loud = level > gate
         if self._vad is not None:
             voiced = loud and self._vad.is_speech(frame, cfg.sample_rate)
         else:
             zcr = zero_crossing_rate(frame)
-            voiced = loud and (zcr < 0.3 or level > gate + cfg.energy_margin_db)
-        if not voiced and not self._in_speech:
-            # Falls fast (quiet pauses), rises slowly (noise creeping up).
-            alpha = 0.3 if level < self.noise_floor_db else 0.03
-            self.noise_floor_db += alpha * (level - self.noise_floor_db)
+            voiced = loud and (zcr < 0.3 or level > self.noise_floor_db + 2 * cfg.energy_margin_db)
         return voiced
 
     def process_frame(self, frame: bytes) -> list[VadEvent]:

@@ -100,6 +100,8 @@ class VoskStream(RecognizerStream):
     # Worker side ---------------------------------------------------------
 
     def _drain(self) -> None:
+        # Bounded bites (~200 ms) so partials keep flowing when the worker lags.
+        bite = self.sample_rate * 2 // 5
         while True:
             with self._lock:
                 if not self._pending:
@@ -107,6 +109,9 @@ class VoskStream(RecognizerStream):
                     return
                 chunk = b"".join(self._pending)
                 self._pending.clear()
+                if len(chunk) > bite:
+                    self._pending.append(chunk[bite:])
+                    chunk = chunk[:bite]
             if self._rec.AcceptWaveform(chunk):
                 result = json.loads(self._rec.Result())
                 with self._lock:

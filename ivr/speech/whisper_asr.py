@@ -6,8 +6,10 @@ failure modes on telephone audio:
 
 * traditional characters -> an initial prompt written in simplified Chinese
   (plus the hot words), and a small traditional->simplified mapping;
+* the prompt recited back on noise -> :func:`echoes_prompt`;
 * repetition loops / hallucinations on noise -> ``condition_on_previous_text``
-  off, compression-ratio / log-prob / no-speech thresholds, a repeated n-gram
+  off, no temperature fallback, a token budget proportional to the audio
+  length, compression-ratio / log-prob / no-speech thresholds, a repeated n-gram
   detector (:func:`trim_repetition`) and a list of known subtitle phantoms;
 * near-silent input is not decoded at all.
 """
@@ -91,11 +93,45 @@ def trim_repetition(text: str, max_fraction: float = 0.5) -> str:
     return text
 
 
-def clean_transcript(text: str) -> str:
+def echoes_prompt(text: str, prompt: str, hotwords: list[str], confidence: float = 1.0) -> bool:
+    """Whisper on noise often recites its prompt ("青山市、社保卡、...相关词").
+
+    True for prompt boilerplate, or when the text is mostly prompt material
+    with several hot words *and* looks like a recital (listed with 、, or
+    decoded with low confidence).  A caller saying one hot word ("社保卡") or
+    a short sentence made of hot words ("社保卡在政务服务中心") is kept.
+    """
+    core = re.sub(r"[\W_]+", "", text)
+    if not core:
+        return False
+    if any(p in core for p in ("相关词", "普通话的句子", "简体中文")):
+        return True
+    flat = re.sub(r"[\W_]+", "", prompt)
+    covered = [False] * len(core)
+    i = 0
+    while i < len(core):  # greedy cover with prompt substrings of 3+ characters
+        j = i + 3
+        if core[i:j] in flat:
+            while j < len(core) and core[i : j + 1] in flat:
+                j += 1
+            covered[i:j] = [True] * (j - i)
+            i = j
+        else:
+            i += 1
+    distinct = sum(1 for w in hotwords if w and w in core)
+    listed = "、" in text or confidence < 0.6
+    return sum(covered) > 0.6 * len(core) and distinct >= 2 and listed
+
+
+def clean_transcript(
+    text: str, prompt: str = "", hotwords: list[str] | None = None, confidence: float = 1.0
+) -> str:
     text = to_simplified(text.strip())
     for phrase in HALLUCINATIONS:
         if phrase in text:
             return ""
+    if prompt and echoes_prompt(text, prompt, hotwords or [], confidence):
+        return ""
     text = trim_repetition(text)
     text = re.sub(r"\s+", " ", text)
     return text.strip(" ，,。")
@@ -180,6 +216,7 @@ class WhisperRecognizer(Recognizer):
                 prompt += piece
             prompt += "。"
         self._prompt = prompt
+        self._hotwords = terms
 
     @property
     def prompt(self) -> str:
@@ -203,7 +240,10 @@ class WhisperRecognizer(Recognizer):
             initial_prompt=self._prompt,
             condition_on_previous_text=False,
             vad_filter=False,
-            temperature=(0.0, 0.4),
+            # No temperature fallback: on noise it costs seconds and only
+            # produces different garbage.  Token budget ~ speaking rate.
+            temperature=0.0,
+            max_new_tokens=min(200, int(12 + duration_ms / 1000 * 8)),
             compression_ratio_threshold=2.2,
             log_prob_threshold=-1.0,
             no_speech_threshold=0.6,
@@ -219,8 +259,9 @@ class WhisperRecognizer(Recognizer):
                 continue
             texts.append(seg.text)
             probs.append(math.exp(min(0.0, seg.avg_logprob)) * (1.0 - seg.no_speech_prob / 2))
-        text = clean_transcript("".join(texts))
-        confidence = float(np.mean(probs)) if text and probs else 0.0
+        confidence = float(np.mean(probs)) if probs else 0.0
+        text = clean_transcript("".join(texts), self._prompt, self._hotwords, confidence)
+        confidence = confidence if text else 0.0
         latency = int((time.perf_counter() - t0) * 1000)
         return Transcript(text, round(confidence, 3), duration_ms, self.name, latency)
 

