@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     repeat_window_days: int = 7
     urges_to_raise_urgency: int = 2
     escalation_interval_seconds: float = 30.0
+    # Deadlines per urgency (普通/加急/特急): response = accepted by the department, resolution = 办结.
+    wo_response_minutes: dict[str, int] = {"normal": 120, "urgent": 60, "critical": 30}
+    wo_resolution_hours: dict[str, int] = {"normal": 120, "urgent": 48, "critical": 24}
+    wo_level3_after_hours: float = 24.0  # unsolved this long after level 2 → level 3 (leadership)
+    wo_nearby_hotspot_days: int = 3  # other citizens, same place and category, within this → one master order
+    wo_callback_delay_minutes: int = 0  # callback task due this long after 办结
+    wo_callback_max_attempts: int = 3  # unanswered this many times → closed without a rating
+    wo_track_max_failures: int = 10  # wrong phone digits per ticket per hour before 429
 
     # Rasa.
     rasa_url: str = "http://127.0.0.1:5005"

@@ -14,6 +14,7 @@ from hotline.container import Container
 from hotline.errors import install_error_handlers
 from dialogue.api import router as dialogue_router
 from knowledge_base.api import router as kb_router
+from work_orders import api as wo_api, open311, taxonomy_api
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -46,6 +47,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     v1.include_router(auth_router)
     v1.include_router(kb_router)
     v1.include_router(dialogue_router)
+    for router in (wo_api.router, wo_api.stats_router, wo_api.public_router, taxonomy_api.router,
+                   open311.keys_router):
+        v1.include_router(router)
     app.include_router(v1)
+    app.include_router(open311.router)
     app.include_router(health.router)
     return app

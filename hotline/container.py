@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 from dialogue.rasa_client import RasaClient
 from dialogue.service import DialogueService
 from knowledge_base.service import KnowledgeBaseService
+from work_orders.service import WorkOrderService
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class Container:
     kb: KnowledgeBaseService
     rasa: RasaClient
     dialogue: DialogueService
+    work_orders: WorkOrderService
     readiness_checks: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
     # Domain seeders added by later packages: each returns counts of what it created.
     seeders: list[Callable[["Container"], Awaitable[dict[str, int]]]] = field(default_factory=list)
@@ -48,13 +50,23 @@ class Container:
             kb=KnowledgeBaseService(db, settings),
             rasa=(rasa := RasaClient(settings.rasa_url, settings.rasa_timeout_seconds)),
             dialogue=DialogueService(rasa, redis, settings.rasa_timeout_seconds),
+            work_orders=WorkOrderService(db, settings),
         )
 
     def periodic_jobs(self) -> list["PeriodicJob"]:
-        return []
+        from hotline.workers import PeriodicJob
+        from work_orders.escalation import run_escalation
+
+        return [
+            PeriodicJob("work_orders.escalation", self.settings.escalation_interval_seconds,
+                        lambda: run_escalation(self.work_orders)),
+        ]
 
     def __post_init__(self) -> None:
         self.readiness_checks.setdefault("rasa", self.rasa.ready)
+        from work_orders.taxonomy import seed_work_orders
+
+        self.seeders.append(seed_work_orders)
 
     async def start(self) -> None:
         async with self.db.session() as session:

@@ -92,3 +92,4 @@ def import_all_models() -> None:
     import hotline.audit  # noqa: F401
     import hotline.auth.models  # noqa: F401
     import knowledge_base.models  # noqa: F401
+    import work_orders.models  # noqa: F401

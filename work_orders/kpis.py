@@ -1,0 +1,134 @@
+"""KPIs over orders created in a period, in one GROUP BY query (formulas: work_orders/KPIS.md)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from work_orders.models import Satisfaction, Status, WorkOrder
+from work_orders.routing import Taxonomy
+
+W = WorkOrder
+GROUP_COLUMNS = {"department": W.department_code, "category": W.category_code, "district": W.district_code}
+COUNTS = (
+    "orders", "dispatched", "response_due", "responded_on_time", "resolved", "resolved_on_time",
+    "completion_base", "completed", "returned", "rated", "solved", "satisfied", "repeat",
+)
+RATES = {  # name: (numerator, denominator)
+    "response_rate": ("responded_on_time", "response_due"),
+    "resolution_rate": ("solved", "rated"),
+    "on_time_rate": ("resolved_on_time", "resolved"),
+    "completion_rate": ("completed", "completion_base"),
+    "return_rate": ("returned", "dispatched"),
+    "satisfaction_rate": ("satisfied", "rated"),
+    "repeat_call_rate": ("repeat", "orders"),
+}
+ContainmentSource = Callable[[AsyncSession, dt.datetime, dt.datetime], Awaitable[float | None]]
+
+
+def _counts(now: dt.datetime) -> list[Any]:
+    dispatched = W.dispatched_at.is_not(None)
+    done = (Status.resolved.value, Status.closed.value)
+    return [
+        func.count(),
+        func.count().filter(dispatched),
+        func.count().filter(dispatched & (W.accepted_at.is_not(None) | (W.response_due <= now))),
+        func.count().filter(W.accepted_at.is_not(None) & (W.accepted_at <= W.response_due)),
+        func.count().filter(W.resolved_at.is_not(None)),
+        func.count().filter(W.resolved_at.is_not(None) & (W.resolved_at <= W.resolution_due)),
+        func.count().filter(W.status != Status.withdrawn.value),
+        func.count().filter(W.status.in_(done)),
+        func.count().filter(W.return_count > 0),
+        func.count().filter(W.satisfaction.is_not(None)),
+        func.count().filter(W.solved.is_(True)),
+        func.count().filter(
+            W.satisfaction.in_([Satisfaction.satisfied.value, Satisfaction.basically_satisfied.value])
+        ),
+        func.count().filter(W.urge_count > 0),
+    ]
+
+
+def rates(counts: dict[str, int]) -> dict[str, float | None]:
+    return {
+        name: (round(counts[num] / counts[den], 4) if counts[den] else None) for name, (num, den) in RATES.items()
+    }
+
+
+async def compute(
+    session: AsyncSession,
+    tax: Taxonomy,
+    start: dt.datetime,
+    end: dt.datetime,
+    group_by: str | None,
+    now: dt.datetime,
+    containment: ContainmentSource | None = None,
+) -> dict[str, Any]:
+    key = GROUP_COLUMNS[group_by] if group_by else None
+    cols = _counts(now)
+    q = select(*([key] if key is not None else []), *cols).where(
+        W.created_at >= start, W.created_at < end, W.status != Status.merged.value
+    )
+    if key is not None:
+        q = q.group_by(key).order_by(key)
+    rows = (await session.execute(q)).all()
+    total = dict.fromkeys(COUNTS, 0)
+    groups = []
+    for row in rows:
+        values = list(row)
+        k = values.pop(0) if key is not None else None
+        counts = dict(zip(COUNTS, (int(v or 0) for v in values)))
+        for name, v in counts.items():
+            total[name] += v
+        if key is not None:
+            groups.append({"key": k, "name": _name(tax, group_by, k), **counts, **rates(counts)})
+    source = containment or calls_table_containment
+    return {
+        "from": start,
+        "to": end,
+        "group_by": group_by,
+        "total": {**total, **rates(total), "bot_containment_rate": await source(session, start, end)},
+        "groups": groups,
+    }
+
+
+def _name(tax: Taxonomy, group_by: str | None, code: str | None) -> str | None:
+    if code is None:
+        return None
+    if group_by == "department":
+        return tax.department_name(code)
+    if group_by == "category":
+        return tax.category_name(code)
+    d = tax.districts.get(code)
+    return d.name if d else code
+
+
+async def calls_table_containment(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> float | None:
+    """Share of calls settled by the bot alone, from a `calls` table with columns started_at, handled_by
+    ('bot' | 'human' | ...) and work_order_id, once the telephony package writes one; None until then."""
+    conn = await session.connection()
+    columns = await conn.run_sync(
+        lambda c: {col["name"] for col in inspect(c).get_columns("calls")} if inspect(c).has_table("calls") else set()
+    )
+    if not {"started_at", "handled_by", "work_order_id"} <= columns:
+        return None
+    row = (await session.execute(text(
+        "SELECT count(*), count(*) FILTER (WHERE handled_by = 'bot' AND work_order_id IS NULL) "
+        "FROM calls WHERE started_at >= :s AND started_at < :e"), {"s": start, "e": end})).one()
+    return round(row[1] / row[0], 4) if row[0] else None
+
+
+def to_csv(result: dict[str, Any]) -> str:
+    fields = ["key", "name", *COUNTS, *RATES, "bot_containment_rate"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for g in result["groups"]:
+        writer.writerow({**g, "bot_containment_rate": ""})
+    writer.writerow({"key": "TOTAL", "name": "合计", **result["total"]})
+    return buf.getvalue()
