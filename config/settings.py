@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = REPO_ROOT / "var"
+_ASTERISK_ROOT = Path(os.environ.get("HOTLINE_ASTERISK_CHROOT", "/var/cache/hotline/asterisk-sid"))
 
 
 def _dev_secret(name: str) -> str:
@@ -51,7 +53,8 @@ class Settings(BaseSettings):
     # Knowledge base.
     kb_synonyms_file: Path = REPO_ROOT / "config" / "synonyms.yaml"
     kb_seed_file: Path = REPO_ROOT / "knowledge_base" / "seed" / "entries.yaml"
-    kb_min_score: float = 1.0
+    kb_min_score: float = 0.0
+    kb_min_coverage: float = 0.34
 
     # Work orders.
     city_seed_file: Path = REPO_ROOT / "work_orders" / "seed" / "city.yaml"
@@ -83,6 +86,26 @@ class Settings(BaseSettings):
     models_dir: Path = VAR_DIR / "cache" / "models"
     tts_cache_dir: Path = VAR_DIR / "cache" / "tts"
     record_audio: bool = False
+
+    # Human seats (agent_handoff). Seat-side channels live in their own Stasis app.
+    seats_ari_app: str = "hotline-seats"
+    handoff_default_queue: str = "hotline"
+    handoff_wrap_up_seconds: float = 30.0  # after-call work, then back to available
+    handoff_ring_seconds: float = 15.0  # agent phone rings this long, then the next agent
+    handoff_widen_after_seconds: float = 60.0  # waiting longer → any agent, whatever the skill
+    handoff_announce_seconds: float = 45.0  # position/wait announced again this often (30–60)
+    handoff_callback_offer_seconds: float = 120.0  # estimated wait above this → "press 1 for a callback"
+    handoff_default_handle_seconds: float = 240.0  # estimate until there are recent handle times
+    handoff_pause_on_no_answer: bool = True  # an agent who lets it ring out goes to paused(未接听)
+    handoff_outbound_dial: str = "PJSIP/caller/sip:{number}@127.0.0.1:5090"  # citizens / departments
+    handoff_callback_max_attempts: int = 3
+    handoff_callback_retry_seconds: float = 600.0
+    handoff_quiet_hours: tuple[str, str] = ("21:00", "08:00")  # no outbound calls (local time)
+    survey_max_attempts: int = 3
+    survey_retry_seconds: float = 3600.0
+    # Where the hotline's Asterisk reads sounds/hold music (inside the dev chroot; a shared volume in Docker).
+    asterisk_sounds_dir: Path = _ASTERISK_ROOT / "usr/share/asterisk/sounds/hotline"
+    asterisk_moh_dir: Path = _ASTERISK_ROOT / "var/lib/asterisk/moh"
 
     @property
     def effective_database_url(self) -> str:

@@ -136,6 +136,7 @@ class SearchHit(BaseModel):
     text_answer: str
     region: str
     score: float
+    coverage: float = Field(description="idf-weighted share of the question's words found in the entry (0–1)")
 
 
 class SearchResult(BaseModel):

@@ -11,6 +11,8 @@ from knowledge_base.text import Analyzer
 
 # Field weights: a hit in the title or a phrasing counts most; bigrams are a low-weight safety net.
 FIELD_WEIGHTS: dict[str, float] = {"title": 3.0, "questions": 2.0, "tags": 2.0, "category": 1.0, "answer": 0.4, "bigram": 0.3}
+# Words found only in the answer text are weak evidence that the entry answers the question.
+COVERAGE_FIELDS = frozenset({"title", "questions", "tags", "category"})
 K1 = 1.2
 B = 0.75
 
@@ -47,8 +49,16 @@ class BM25Index:
     def _idf(self, df: int) -> float:
         return math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))
 
-    def search(self, query: str, allowed: set[int] | None = None, limit: int = 10) -> list[tuple[int, float]]:
+    def search(
+        self, query: str, allowed: set[int] | None = None, limit: int = 10
+    ) -> list[tuple[int, float, float]]:
+        """Ranked (doc id, score, coverage): coverage is the idf-weighted share of the query's words
+        (not bigrams) that the document contains — a score-independent measure of how much of the
+        question the entry answers, used to refuse confident-looking matches on one stray word."""
         scores: dict[int, float] = defaultdict(float)
+        word_terms = set(self.analyzer.terms(query))
+        word_idf = {t: self._idf(self._df(t)) for t in word_terms}
+        matched: dict[int, set[str]] = defaultdict(set)
         for field, weight in FIELD_WEIGHTS.items():
             terms = set(self._field_terms(field, query))
             postings, lengths, avg = self.postings[field], self.lengths[field], self.avg_len[field]
@@ -62,5 +72,18 @@ class BM25Index:
                         continue
                     norm = tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths[doc_id] / avg))
                     scores[doc_id] += weight * idf * norm
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-        return ranked[:limit]
+                    if field in COVERAGE_FIELDS:
+                        matched[doc_id].add(term)
+        total_idf = sum(word_idf.values()) or 1.0
+        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        return [
+            (doc_id, score, sum(word_idf.get(t, 0.0) for t in matched[doc_id]) / total_idf)
+            for doc_id, score in ranked
+        ]
+
+    def _df(self, term: str) -> int:
+        """Documents containing the term in any word field."""
+        docs: set[int] = set()
+        for field in COVERAGE_FIELDS:
+            docs.update(self.postings[field].get(term, ()))
+        return max(len(docs), 1)

@@ -256,10 +256,13 @@ class KnowledgeBaseService:
         hits = [
             SearchHit(
                 id=p.id, key=p.key, title=p.title, category=p.category, question=p.question,
-                spoken_answer=p.spoken_answer, text_answer=p.text_answer, region=p.region, score=round(score, 4),
+                spoken_answer=p.spoken_answer, text_answer=p.text_answer, region=p.region,
+                score=round(score, 4), coverage=round(coverage, 3),
             )
-            for doc_id, score in ranked
-            if (p := self._published[doc_id]) and score >= self.settings.kb_min_score
+            for doc_id, score, coverage in ranked
+            if (p := self._published[doc_id])
+            and score >= self.settings.kb_min_score
+            and coverage >= self.settings.kb_min_coverage
         ]
         return SearchResult(query=query, terms=self._analyzer.terms(query), hits=hits)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import delete, text
+from sqlalchemy import delete, inspect, text
 
 from config.settings import Settings
 from hotline.app import create_app
@@ -68,7 +68,9 @@ def make_settings(database_url: str, redis_url: str, **overrides: object) -> Set
 
 
 async def reset_database(db: Database) -> None:
-    tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name != "alembic_version"]
+    async with db.engine.connect() as conn:
+        existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    tables = [t for t in reversed(Base.metadata.sorted_tables) if t.name in existing]
     async with db.engine.begin() as conn:
         if db.backend == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in tables)
