@@ -13,8 +13,10 @@ from hotline.auth.api import router as auth_router
 from hotline.container import Container
 from hotline.errors import install_error_handlers
 from dialogue.api import router as dialogue_router
+from ivr.api import router as calls_router
 from knowledge_base.api import router as kb_router
 from work_orders import api as wo_api, open311, taxonomy_api
+from agent_handoff import api as seats_api
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -47,8 +49,11 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     v1.include_router(auth_router)
     v1.include_router(kb_router)
     v1.include_router(dialogue_router)
+    v1.include_router(calls_router)
     for router in (wo_api.router, wo_api.stats_router, wo_api.public_router, taxonomy_api.router,
                    open311.keys_router):
+        v1.include_router(router)
+    for router in (seats_api.router, seats_api.seats_router, seats_api.stats_router):
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(open311.router)

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 from dialogue.rasa_client import RasaClient
 from dialogue.service import DialogueService
 from knowledge_base.service import KnowledgeBaseService
+from ivr.calls import CallRecords
 from work_orders.service import WorkOrderService
+from agent_handoff.service import HandoffService
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,8 @@ class Container:
     rasa: RasaClient
     dialogue: DialogueService
     work_orders: WorkOrderService
+    calls: CallRecords
+    handoff: HandoffService = field(init=False)  # human seats; built in __post_init__
     readiness_checks: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)
     # Domain seeders added by later packages: each returns counts of what it created.
     seeders: list[Callable[["Container"], Awaitable[dict[str, int]]]] = field(default_factory=list)
@@ -51,6 +55,7 @@ class Container:
             rasa=(rasa := RasaClient(settings.rasa_url, settings.rasa_timeout_seconds)),
             dialogue=DialogueService(rasa, redis, settings.rasa_timeout_seconds),
             work_orders=WorkOrderService(db, settings),
+            calls=CallRecords(db),
         )
 
     def periodic_jobs(self) -> list["PeriodicJob"]:
@@ -60,10 +65,13 @@ class Container:
         return [
             PeriodicJob("work_orders.escalation", self.settings.escalation_interval_seconds,
                         lambda: run_escalation(self.work_orders)),
+            # Seats runtime (ARI events of the seats app, routing, callbacks, surveys) lives in the worker.
+            PeriodicJob("agent_handoff.seats", 5.0, self.handoff.ensure_running),
         ]
 
     def __post_init__(self) -> None:
         self.readiness_checks.setdefault("rasa", self.rasa.ready)
+        self.handoff = HandoffService(self.settings, self.db, self.redis, kb=self.kb, work_orders=self.work_orders)
         from work_orders.taxonomy import seed_work_orders
 
         self.seeders.append(seed_work_orders)
@@ -73,6 +81,7 @@ class Container:
             await self.auth.ensure_admin(session)
 
     async def close(self) -> None:
+        await self.handoff.stop()
         await self.rasa.close()
         await self.redis.aclose()
         await self.db.dispose()

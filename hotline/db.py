@@ -93,3 +93,5 @@ def import_all_models() -> None:
     import hotline.auth.models  # noqa: F401
     import knowledge_base.models  # noqa: F401
     import work_orders.models  # noqa: F401
+    import agent_handoff.models  # noqa: F401
+    import ivr.models  # noqa: F401

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.db import Database, utcnow
-from hotline.errors import Conflict, NotFound
+from hotline.errors import BadRequest, NotFound
 from ivr.models import Call, CallOutcome, Turn
 
 
@@ -100,7 +100,7 @@ class CallRecords:
             q = q.where(Call.caller == caller)
         if since:
             if since.tzinfo is None:
-                raise Conflict("since needs a timezone, e.g. 2026-11-25T08:00:00+08:00")
+                raise BadRequest("since needs a timezone, e.g. 2026-11-25T08:00:00+08:00")
             q = q.where(Call.started_at >= since)
         if outcome:
             q = q.where(Call.outcome == outcome.value)
