@@ -227,8 +227,8 @@ def rms(pcm16: bytes) -> float:
     """Root mean square on the int16 scale (0..32768)."""
     if len(pcm16) < 2:
         return 0.0
-    x = pcm16_to_array(pcm16).astype(np.float64)
-    return float(np.sqrt(np.mean(x * x)))
+    x = pcm16_to_array(pcm16).astype(np.float32)
+    return float(np.sqrt(np.dot(x, x) / len(x)))
 
 
 def dbfs(pcm16: bytes) -> float:

@@ -105,6 +105,7 @@ class VoiceActivityDetector:
         if not keep_noise_floor or not hasattr(self, "_levels"):
             self._levels: deque[float] = deque(maxlen=max(1, cfg.noise_window_ms // f))
             self.noise_floor_db = -120.0
+            self._n_frames = 0
             self.t_ms = 0
 
     @property
@@ -118,7 +119,9 @@ class VoiceActivityDetector:
         cfg = self.cfg
         level = dbfs(frame)
         self._levels.append(level)
-        self.noise_floor_db = float(np.percentile(self._levels, cfg.noise_percentile))
+        self._n_frames += 1
+        if self._n_frames <= 5 or self._n_frames % 5 == 0:  # every 100 ms is plenty
+            self.noise_floor_db = float(np.percentile(self._levels, cfg.noise_percentile))
         margin = cfg.continue_margin_db if self._in_speech else cfg.energy_margin_db
         gate = max(self.noise_floor_db + margin, cfg.min_energy_dbfs)
         loud = level > gate

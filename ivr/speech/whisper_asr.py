@@ -96,10 +96,10 @@ def trim_repetition(text: str, max_fraction: float = 0.5) -> str:
 def echoes_prompt(text: str, prompt: str, hotwords: list[str], confidence: float = 1.0) -> bool:
     """Whisper on noise often recites its prompt ("青山市、社保卡、...相关词").
 
-    True for prompt boilerplate, or when the text is mostly prompt material
-    with several hot words *and* looks like a recital (listed with 、, or
-    decoded with low confidence).  A caller saying one hot word ("社保卡") or
-    a short sentence made of hot words ("社保卡在政务服务中心") is kept.
+    True for prompt boilerplate, or when a good part of the text is prompt
+    material and it looks like a recital (listed with 、, or decoded with low
+    confidence).  A caller saying one hot word ("社保卡") or a short sentence
+    made of hot words ("社保卡在政务服务中心") is kept.
     """
     core = re.sub(r"[\W_]+", "", text)
     if not core:
@@ -119,8 +119,8 @@ def echoes_prompt(text: str, prompt: str, hotwords: list[str], confidence: float
         else:
             i += 1
     distinct = sum(1 for w in hotwords if w and w in core)
-    listed = "、" in text or confidence < 0.6
-    return sum(covered) > 0.6 * len(core) and distinct >= 2 and listed
+    recital = ("、" in text and distinct >= 1) or confidence < 0.6
+    return sum(covered) > 0.4 * len(core) and recital
 
 
 def clean_transcript(
@@ -159,6 +159,7 @@ class WhisperRecognizer(Recognizer):
         hotwords: list[str] | None = None,
         min_rms_dbfs: float = -50.0,
         min_duration_ms: int = 200,
+        min_confidence: float = 0.35,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.compute_type = compute_type
@@ -169,6 +170,7 @@ class WhisperRecognizer(Recognizer):
         self.base_prompt = base_prompt
         self.min_rms_dbfs = min_rms_dbfs
         self.min_duration_ms = min_duration_ms
+        self.min_confidence = min_confidence
         self._model = None
         self._load_lock = threading.Lock()
         self._prompt = base_prompt
@@ -261,6 +263,8 @@ class WhisperRecognizer(Recognizer):
             probs.append(math.exp(min(0.0, seg.avg_logprob)) * (1.0 - seg.no_speech_prob / 2))
         confidence = float(np.mean(probs)) if probs else 0.0
         text = clean_transcript("".join(texts), self._prompt, self._hotwords, confidence)
+        if confidence < self.min_confidence:
+            text = ""
         confidence = confidence if text else 0.0
         latency = int((time.perf_counter() - t0) * 1000)
         return Transcript(text, round(confidence, 3), duration_ms, self.name, latency)

@@ -44,6 +44,7 @@ def test_prompt_recital_rejected_single_hotword_kept() -> None:
     # Seen for real on 3 s of white noise at -25 dBFS:
     seen = "语语：青山市、一二三五热线、社保卡、政务服务中心。相关词"
     assert clean_transcript(seen, rec.prompt, hot) == ""
+    assert clean_transcript("语语：青山市、一二三五热线、", rec.prompt, hot, confidence=0.37) == ""
     assert clean_transcript("青山市，社保卡，政务服务中心", rec.prompt, hot, confidence=0.4) == ""
     assert clean_transcript("社保卡在政务服务中心", rec.prompt, hot, confidence=0.85) == "社保卡在政务服务中心"
     assert clean_transcript("政务服务中心", rec.prompt, hot) == "政务服务中心"
