@@ -38,7 +38,8 @@ def _counts(now: dt.datetime) -> list[Any]:
     return [
         func.count(),
         func.count().filter(dispatched),
-        func.count().filter(dispatched & (W.accepted_at.is_not(None) | (W.response_due <= now))),
+        func.count().filter(dispatched & (W.accepted_at.is_not(None) | (
+            (W.response_due <= now) & (W.status != Status.withdrawn.value)))),
         func.count().filter(W.accepted_at.is_not(None) & (W.accepted_at <= W.response_due)),
         func.count().filter(W.resolved_at.is_not(None)),
         func.count().filter(W.resolved_at.is_not(None) & (W.resolved_at <= W.resolution_due)),
