@@ -127,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list:  # type: ignore[type-arg]
     """Sub-commands contributed by the domain packages (chat, …)."""
     from dialogue.cli import add_commands as dialogue_commands
+    from ivr.cli import add_commands as ivr_commands
 
-    return [dialogue_commands]
+    return [dialogue_commands, ivr_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

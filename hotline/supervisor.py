@@ -12,6 +12,7 @@ from config.settings import Settings
 from hotline.app import create_app
 from hotline.container import Container
 from hotline.workers import run_jobs
+from ivr.controller.runner import ivr_service
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,14 @@ async def run_all(settings: Settings, api_port: int | None = None) -> int:
     tasks = [
         asyncio.create_task(server.serve(), name="api"),
         asyncio.create_task(run_jobs(container.periodic_jobs()), name="workers"),
+        asyncio.create_task(ivr_service(container), name="ivr"),  # starts Asterisk if it isn't running
     ]
     base = f"http://{settings.api_host}:{port}"
     print(
         "\n12345 hotline is running:\n"
         f"  API            {base}/v1   (OpenAPI docs: {base}/docs)\n"
         f"  health         {base}/healthz  {base}/readyz  metrics: {base}/metrics\n"
+        "  hotline phone  sip:12345@127.0.0.1:5060 (IVR controller; see README 'Placing a test call')\n"
         f"  admin login    user {settings.admin_user!r} (password from HOTLINE_ADMIN_PASSWORD or var/secrets/admin_password)\n"
         "Press Ctrl-C to stop.\n",
         flush=True,

@@ -21,7 +21,12 @@ HELPER_PREFIXES = ("UnicastRTP/", "Snoop/", "Announcer/", "Recorder/")
 
 async def hand_back_orphans(client: AriClient, app: str | None = None) -> list[str]:
     """Continue every caller channel of `app` in the dialplan; return their ids."""
-    info = await client.application(app)
+    try:
+        info = await client.application(app)
+    except AriError as exc:
+        if exc.status == 404:  # the app was never registered (fresh Asterisk): nothing to rescue
+            return []
+        raise
     ids = set(info.get("channel_ids", []))
     handed: list[str] = []
     for ch in await client.list_channels():

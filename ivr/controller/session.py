@@ -1,0 +1,481 @@
+"""One call's state machine. Read it top to bottom: `State`, the timeouts, then `handle()`.
+
+    GREETING ──playback done──▶ LISTENING ──utterance──▶ THINKING ──bot decision──▶ SPEAKING ─┐
+        │  ▲                       │  ▲                     │                                │
+        │  └──────── barge-in ─────┼──┼─────────────────────┼────── (caller speaks) ◀────────┤
+        │                          │  └──── playback done ──┼────────────────────────────────┘
+        │                no input ×2 / no match ×2          ├─ order created ─▶ READBACK ─▶ LISTENING
+        │                          ▼                        ├─ human/emergency ─▶ TRANSFER
+        │                        MENU ◀──── bot degraded ───┘  goodbye ─▶ GOODBYE
+        │                 1/2/3 ─▶ THINKING (bot up) or TRANSFER (bot down); 0 ─▶ TRANSFER
+        ▼
+    keypad at any time: 0 ─▶ TRANSFER, # ─▶ repeat the last prompt
+    TRANSFER ─prompt done─▶ hand over (seats API, else the dialplan queue) ─▶ WAITING_AGENT ─left─▶ ENDED
+    GOODBYE ─prompt done─▶ hang up ─▶ ENDED;   caller hangs up anywhere ─▶ ENDED
+    max call length ─▶ TRANSFER;  every state has a timeout (CallTimeouts) with a way out.
+
+Inputs arrive on one queue (events.py); stage work (ASR + bot, TTS) runs as tasks that post their
+results back, tagged with a token so a stale result (after barge-in, say) is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from dialogue.schemas import TurnOut
+from ivr.controller import metrics, prompts
+from ivr.controller.events import (
+    BotDone, CallEvent, Counters, Dtmf, Hangup, MaxDuration, PlaybackDone, Shutdown, SpeechDiscarded,
+    SpeechStart, Timeout, Utterance,
+)
+from ivr.controller.handover import Handover
+from ivr.controller.media import CallMedia
+from ivr.controller.stages import AudioInput, Speaker, TurnResult, Understanding
+from ivr.calls import CallRecords
+from ivr.models import CallOutcome
+
+log = logging.getLogger(__name__)
+
+
+class State(str, enum.Enum):
+    GREETING = "greeting"  # greeting prompt playing; barge-in allowed
+    LISTENING = "listening"  # waiting for the caller (VAD)
+    THINKING = "thinking"  # ASR + bot on the last utterance
+    SPEAKING = "speaking"  # bot reply playing; barge-in allowed
+    READBACK = "readback"  # ticket read back; no barge-in
+    MENU = "menu"  # keypad menu (prompt, then waiting for a key)
+    TRANSFER = "transfer"  # "正在为您转接" playing, then the handover
+    WAITING_AGENT = "waiting_agent"  # handed over: the seats (or the dialplan queue) own the channel
+    GOODBYE = "goodbye"  # goodbye prompt, then hang up
+    ENDED = "ended"
+
+
+BARGE_IN = {State.GREETING, State.SPEAKING}
+SPEECH_ACCEPTED = {State.GREETING, State.LISTENING, State.SPEAKING}
+KEYPAD_IGNORED = {State.TRANSFER, State.WAITING_AGENT, State.GOODBYE, State.ENDED}
+SETTLING_ACTIONS = {"kb_answer", "status_query", "urge", "withdraw"}
+
+
+@dataclass(frozen=True)
+class CallTimeouts:
+    prompt: float = 45.0  # any prompt/reply playing longer than this is cut short
+    no_input: float = 8.0  # LISTENING: silence this long → re-prompt (×2 → MENU)
+    utterance: float = 17.0  # LISTENING while the caller speaks (VAD cuts at 15 s)
+    thinking: float = 10.0  # ASR + bot
+    menu_key: float = 10.0  # MENU: after the prompt, wait this long for a key (×2 → GOODBYE)
+    handover: float = 10.0  # WAITING_AGENT: the channel must leave our app by then
+    max_call: float = 600.0  # whole call → TRANSFER to a person
+
+
+@dataclass
+class CallInfo:
+    call_id: str  # = the caller's channel id = the calls row id = the dialogue session id
+    caller: str | None
+    controller_id: str = ""
+
+
+@dataclass
+class PendingTurn:
+    result: TurnResult
+    speech_end: float
+    reply: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class CallSession:
+    def __init__(self, info: CallInfo, *, media: CallMedia, understanding: Understanding, speaker_factory: Any,
+                 calls: CallRecords, handover: Handover, timeouts: CallTimeouts = CallTimeouts(),
+                 on_state: Any = None, record_dir: Any = None,
+                 events: asyncio.Queue[CallEvent] | None = None) -> None:
+        self.info = info
+        self.media = media
+        self.understanding = understanding
+        self.calls = calls
+        self.handover = handover
+        self.t = timeouts
+        self.on_state = on_state  # async callback(state) (Redis mirror)
+        self.events: asyncio.Queue[CallEvent] = events if events is not None else asyncio.Queue()
+        self.speaker: Speaker = speaker_factory(media.rtp, self.post)
+        self.audio_in = AudioInput(media.rtp.read, self.post, record_dir=record_dir)
+        self.state = State.GREETING
+        self.n = Counters()
+        self.token = 0  # current playback / understanding job; older results are stale
+        self.serial = 0  # current state timer
+        self.deadline = 0.0
+        self.then = State.LISTENING  # where a finished prompt leads
+        self.degraded = False
+        self.ticket: str | None = None
+        self.handed_to: str | None = None  # "seats" | "dialplan"
+        self.last_bot: TurnOut | None = None
+        self.last_prompt = prompts.GREETING
+        self.pending: PendingTurn | None = None
+        self.outcome: CallOutcome | None = None
+        self.history: list[str] = []  # states visited (tests, logs)
+        self._tasks: set[asyncio.Task[Any]] = set()  # record writes: awaited at the end
+        self._work: set[asyncio.Task[Any]] = set()  # audio input, timers, ASR/bot: cancelled at the end
+        self._caller_sent = False
+
+    # ================================================================== plumbing
+    def post(self, ev: CallEvent) -> None:
+        self.events.put_nowait(ev)
+
+    def _spawn(self, coro: Any, name: str, *, work: bool = False) -> None:
+        task = asyncio.create_task(coro, name=f"{name}-{self.info.call_id}")
+        bucket = self._work if work else self._tasks
+        bucket.add(task)
+        task.add_done_callback(bucket.discard)
+
+    def _go(self, state: State, timeout: float) -> None:
+        if state is not self.state:
+            log.info("call %s: %s -> %s", self.info.call_id, self.state.value, state.value)
+            metrics.TRANSITIONS.labels(state.value).inc()
+            if self.on_state is not None:
+                self._spawn(self.on_state(state.value), "state")
+        self.state = state
+        self.history.append(state.value)
+        self.serial += 1
+        self.deadline = time.monotonic() + timeout
+
+    # ================================================================== run
+    async def run(self) -> CallOutcome:
+        """Answered call with media up → until the caller is gone or handed over."""
+        self._spawn(self.audio_in.run(), "audio-in", work=True)
+        self._spawn(self._max_duration(), "max-duration", work=True)
+        self.say(State.GREETING, prompts.GREETING, then=State.LISTENING)
+        try:
+            while self.state is not State.ENDED:
+                try:
+                    ev = await asyncio.wait_for(self.events.get(), max(0.0, self.deadline - time.monotonic()))
+                except asyncio.TimeoutError:
+                    ev = Timeout(self.state.value, self.serial)
+                await self.handle(ev)
+        finally:
+            await self._cleanup()
+        return self.outcome or CallOutcome.abandoned
+
+    async def _max_duration(self) -> None:
+        await asyncio.sleep(self.t.max_call)
+        self.post(MaxDuration())
+
+    # ================================================================== the state machine
+    async def handle(self, ev: CallEvent) -> None:
+        s = self.state
+        # ---- events that mean the same in every state
+        if isinstance(ev, Hangup):
+            await self._ended_by_caller(ev.reason)
+            return
+        if isinstance(ev, Shutdown):
+            self.speaker.stop()
+            await self._hand_over("controller_shutdown", "normal", via_seats=False)
+            return
+        if isinstance(ev, MaxDuration):
+            if s not in KEYPAD_IGNORED:
+                self.transfer("max_call_length", prompt=prompts.MAX_DURATION)
+            return
+        if isinstance(ev, Dtmf):
+            await self._keypad(ev.digit)
+            return
+        if isinstance(ev, Timeout):
+            if ev.serial == self.serial:
+                await self._timeout()
+            return
+        # ---- caller audio
+        if isinstance(ev, SpeechStart):
+            if s in BARGE_IN or (s is State.MENU and not self.degraded and self.speaker.speaking):
+                self.n.barge_ins += 1
+                metrics.BARGE_INS.inc()
+                self.speaker.stop()
+                self._record_pending()  # the interrupted reply still counts as a turn
+                self._go(State.LISTENING, self.t.utterance)
+            elif s is State.LISTENING:
+                self.deadline = time.monotonic() + self.t.utterance
+            return
+        if isinstance(ev, SpeechDiscarded):
+            if s is State.LISTENING:
+                self.deadline = time.monotonic() + self.t.no_input
+            return
+        if isinstance(ev, Utterance):
+            if s in SPEECH_ACCEPTED or (s is State.MENU and not self.degraded):
+                self.speaker.stop()
+                self._think(ev)
+            return
+        # ---- stage results
+        if isinstance(ev, PlaybackDone):
+            if ev.token == self.token:
+                await self._playback_done(ev)
+            return
+        if isinstance(ev, BotDone):
+            if ev.token == self.token and s is State.THINKING:
+                await self._decide(ev.result)
+
+    # ------------------------------------------------------------------ keypad (any time)
+    async def _keypad(self, digit: str) -> None:
+        if self.state in KEYPAD_IGNORED:
+            return
+        if digit == "0":
+            self.transfer("dtmf_0")
+        elif digit == "#":
+            self.say(State.MENU if self.state is State.MENU else State.SPEAKING,
+                     self.last_prompt or prompts.NOTHING_TO_REPEAT, then=self.then)
+        elif self.state is State.MENU and digit in prompts.MENU_TEXT:
+            self.speaker.stop()
+            if self.degraded:  # the bot is down: a person takes the chosen topic
+                self.transfer(f"menu_{digit}", skill_topic=prompts.MENU_TOPIC[digit])
+            else:
+                self._ask_bot_text(prompts.MENU_TEXT[digit], dtmf=digit)
+        elif self.state is State.MENU:
+            self.n.menu_invalid += 1
+            self.say(State.MENU, prompts.MENU_INVALID + prompts.MENU, then=State.MENU)
+
+    # ------------------------------------------------------------------ timeouts
+    async def _timeout(self) -> None:
+        s = self.state
+        if s in (State.GREETING, State.SPEAKING, State.READBACK, State.GOODBYE, State.TRANSFER) \
+                or (s is State.MENU and self.speaker.speaking):
+            self.speaker.stop()  # a prompt that never finished: carry on as if it had
+            await self._playback_done(PlaybackDone(self.token, False))
+        elif s is State.LISTENING:
+            self.n.no_input += 1
+            if self.n.no_input >= 2:
+                self.menu(prompts.MENU)
+            else:
+                self.say(State.SPEAKING, prompts.NO_INPUT, then=State.LISTENING)
+        elif s is State.THINKING:
+            self.token += 1  # drop the late result
+            self.menu(prompts.THINKING_TIMEOUT + prompts.MENU)
+        elif s is State.MENU:
+            self.n.menu_no_input += 1
+            if self.n.menu_no_input >= 2:
+                self.goodbye()
+            else:
+                self.menu(prompts.MENU)
+        elif s is State.WAITING_AGENT:
+            await self._handover_stuck()
+
+    # ------------------------------------------------------------------ prompts
+    def say(self, state: State, text: str, *, then: State) -> None:
+        """Speak `text` in `state`; when it has been played, go to `then`."""
+        self.token += 1
+        self.then = then
+        if state not in (State.TRANSFER, State.GOODBYE):
+            self.last_prompt = text
+        self._go(state, self.t.prompt)
+        self.speaker.say(text, self.token)
+
+    def menu(self, prompt: str) -> None:
+        self.say(State.MENU, prompt, then=State.MENU)
+
+    def goodbye(self, text: str = prompts.GOODBYE) -> None:
+        self.say(State.GOODBYE, text, then=State.ENDED)
+
+    def transfer(self, reason: str, *, priority: str = "normal", prompt: str | None = None,
+                 skill_topic: str | None = None) -> None:
+        self.transfer_reason, self.transfer_priority, self.skill_topic = reason, priority, skill_topic
+        text = prompt or (prompts.TRANSFER_EMERGENCY if priority == "emergency" else prompts.TRANSFER)
+        self.say(State.TRANSFER, text, then=State.WAITING_AGENT)
+
+    async def _playback_done(self, ev: PlaybackDone) -> None:
+        self._record_pending(ev)
+        nxt = self.then
+        if nxt is State.LISTENING:
+            self._go(State.LISTENING, self.t.no_input)
+        elif nxt is State.MENU:
+            self._go(State.MENU, self.t.menu_key)
+        elif nxt is State.WAITING_AGENT:
+            await self._hand_over(getattr(self, "transfer_reason", "human"),
+                                  getattr(self, "transfer_priority", "normal"))
+        elif nxt is State.ENDED:
+            await self._hang_up()
+
+    # ------------------------------------------------------------------ understanding
+    def _think(self, utt: Utterance) -> None:
+        self.token += 1
+        token = self.token
+        self._go(State.THINKING, self.t.thinking)
+        caller = self._first_caller()
+
+        async def work() -> None:
+            try:
+                result = await self.understanding.understand(self.info.call_id, utt.pcm16, caller)
+            except Exception:  # noqa: BLE001 - treated like a bot that is down
+                log.exception("understanding failed on call %s", self.info.call_id)
+                result = TurnResult("", 0.0, None, 0, 0)
+            self.post(BotDone(token, (result, utt.speech_end)))
+
+        self._spawn(work(), "understand", work=True)
+
+    def _ask_bot_text(self, text: str, dtmf: str | None = None) -> None:
+        """A keypad choice sent to the bot as the sentence it stands for."""
+        self.token += 1
+        token = self.token
+        self._go(State.THINKING, self.t.thinking)
+        caller = self._first_caller()
+        pressed = time.monotonic()
+
+        async def work() -> None:
+            try:
+                out, nlu_ms = await self.understanding.ask(self.info.call_id, text, caller)
+                result = TurnResult(text, 1.0, out, 0, nlu_ms)
+            except Exception:  # noqa: BLE001
+                log.exception("bot failed on call %s", self.info.call_id)
+                result = TurnResult(text, 1.0, None, 0, 0)
+            self.post(BotDone(token, (result, pressed)))
+
+        self._spawn(work(), "ask", work=True)
+
+    def _first_caller(self) -> str | None:
+        if self._caller_sent:
+            return None
+        self._caller_sent = True
+        return self.info.caller
+
+    async def _decide(self, payload: tuple[TurnResult, float]) -> None:
+        """The bot's decision → what the caller hears next and where the call goes."""
+        result, speech_end = payload
+        out = result.bot
+        self.n.turns += 1
+        if out is None:  # nothing recognised (no match)
+            self.pending = PendingTurn(result, speech_end, prompts.NO_MATCH)
+            self._no_match(prompts.NO_MATCH)
+            return
+        self.last_bot = out
+        reply = "".join(out.replies).strip()
+        if out.degraded:
+            self.degraded = True
+            self.pending = PendingTurn(result, speech_end, reply or prompts.MENU)
+            self.menu(reply or prompts.MENU)
+            return
+        self.degraded = False
+        if out.action in ("human", "emergency") or out.handoff is not None:
+            priority = out.handoff.priority if out.handoff else ("emergency" if out.action == "emergency" else "normal")
+            if out.action == "emergency":
+                priority = "emergency"
+            self.pending = PendingTurn(result, speech_end, reply)
+            self.transfer(out.handoff.reason if out.handoff else out.action, priority=priority,
+                          prompt=(reply + (prompts.TRANSFER_EMERGENCY if priority == "emergency" else prompts.TRANSFER)))
+            return
+        if out.work_order is not None and out.work_order.ticket:
+            self.ticket = out.work_order.ticket
+            text = reply
+            if self.ticket not in reply:
+                text += prompts.ticket_readback(self.ticket, _deadline_text(out.work_order.response_deadline),
+                                                out.work_order.department)
+            self.pending = PendingTurn(result, speech_end, text)
+            self.n.no_match = 0
+            self.say(State.READBACK, text + prompts.ANYTHING_ELSE, then=State.LISTENING)
+            return
+        if out.action == "fallback":
+            self.pending = PendingTurn(result, speech_end, reply or prompts.NO_MATCH)
+            self._no_match(reply or prompts.NO_MATCH)
+            return
+        self.n.no_match = 0
+        self.n.no_input = 0
+        if out.action in SETTLING_ACTIONS:
+            self.n.settled.add(out.action)
+        self.pending = PendingTurn(result, speech_end, reply)
+        if out.intent == "goodbye":
+            self.goodbye(reply or prompts.GOODBYE)
+        else:
+            self.say(State.SPEAKING, reply or prompts.NO_MATCH, then=State.LISTENING)
+
+    def _no_match(self, reply: str) -> None:
+        self.n.no_match += 1
+        if self.n.no_match >= 2:
+            self.menu(prompts.NO_MATCH.split("，")[0] + "。" + prompts.MENU)
+        else:
+            self.say(State.SPEAKING, reply, then=State.LISTENING)
+
+    # ------------------------------------------------------------------ call records
+    def _record_pending(self, ev: PlaybackDone | None = None) -> None:
+        """Write the turn whose reply is (or was) playing, with its latencies."""
+        p, self.pending = self.pending, None
+        if p is None:
+            return
+        r, out = p.result, p.result.bot
+        first = ev.first_packet_at if ev else None
+        turn_ms = int((first - p.speech_end) * 1000) if first else None
+        latency = {"asr": r.asr_ms, "nlu": r.nlu_ms, "tts": ev.tts_ms if ev else None, "turn": turn_ms}
+        metrics.observe_turn(latency)
+        fields = dict(transcript=r.transcript, confidence=(out.confidence if out else None),
+                      intent=out.intent if out else None, action=(out.action if out else "no_match"),
+                      category=out.category if out else None, reply=p.reply, latency_ms=latency)
+        self._spawn(self._write_turn(fields), "turn")
+
+    async def _write_turn(self, fields: dict[str, Any]) -> None:
+        try:
+            await self.calls.add_turn(self.info.call_id, **fields)
+        except Exception:  # noqa: BLE001 - a record write must never break the call
+            log.exception("could not write turn of call %s", self.info.call_id)
+
+    # ------------------------------------------------------------------ endings
+    async def _hand_over(self, reason: str, priority: str, *, via_seats: bool = True) -> None:
+        self._record_pending()
+        await self.media.teardown()
+        context = {"handoff_reason": reason, "degraded": self.degraded, "skill_topic": getattr(self, "skill_topic", None)}
+        if self.last_bot is not None:
+            context |= {"intent": self.last_bot.intent, "category": self.last_bot.category,
+                        "slots": self.last_bot.slots}
+        self.handed_to = await self.handover.hand_over(self.info, priority, context, via_seats=via_seats)
+        self.outcome = CallOutcome.transferred
+        self._go(State.WAITING_AGENT, self.t.handover)
+        if self.handed_to is None:  # neither worked: the channel is gone
+            self._go(State.ENDED, 0)
+
+    async def _handover_stuck(self) -> None:
+        """The channel never left our app after the handover: push it to the dialplan queue."""
+        log.warning("call %s: handover did not complete; sending it to the dialplan queue", self.info.call_id)
+        if self.handed_to != "dialplan":
+            self.handed_to = await self.handover.to_dialplan(self.info)
+        self._go(State.ENDED, 0)
+
+    async def _hang_up(self) -> None:
+        self.outcome = self._settled_outcome()
+        await self.media.teardown()
+        await self.handover.hang_up(self.info)
+        self._go(State.ENDED, 0)
+
+    async def _ended_by_caller(self, reason: str) -> None:
+        self.speaker.stop()
+        if self.state is State.WAITING_AGENT or self.handed_to:
+            self.outcome = CallOutcome.transferred
+        elif self.outcome is None:
+            self.outcome = self._settled_outcome(abandoned=True)
+        self._go(State.ENDED, 0)
+
+    def _settled_outcome(self, abandoned: bool = False) -> CallOutcome:
+        if self.ticket:
+            return CallOutcome.work_order
+        if self.n.settled:
+            return CallOutcome.answered
+        return CallOutcome.abandoned if abandoned else CallOutcome.answered
+
+    async def _cleanup(self) -> None:
+        self._record_pending()
+        self.speaker.stop()
+        for task in list(self._work):
+            task.cancel()
+        await self.media.teardown()
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:  # let record writes finish
+            await asyncio.wait(pending, timeout=5)
+
+
+def _deadline_text(deadline: str | None) -> str | None:
+    """ISO deadline → '十一月二十五日十八点半' style text (text_norm reads the digits)."""
+    if not deadline:
+        return None
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    try:
+        when = dt.datetime.fromisoformat(deadline)
+    except ValueError:
+        return deadline
+    if when.tzinfo is not None:
+        when = when.astimezone(ZoneInfo("Asia/Shanghai"))
+    return f"{when.month}月{when.day}日{when.hour}:{when.minute:02d}"

