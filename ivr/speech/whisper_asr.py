@@ -12,6 +12,13 @@ failure modes on telephone audio:
   length, compression-ratio / log-prob / no-speech thresholds, a repeated n-gram
   detector (:func:`trim_repetition`) and a list of known subtitle phantoms;
 * near-silent input is not decoded at all.
+
+Speed: Whisper's encoder always sees a 30 s window (zero-padded), which is
+most of the cost for a 2-5 s utterance.  Utterances shorter than
+``short_window_s`` - 1 s are encoded in a ``short_window_s`` window instead
+(whisper.cpp calls this ``audio_ctx``).  Measured here on TTS speech through
+G.711: 10 s window -> CER 0.10 at 0.6 CPU-s per utterance; 30 s window ->
+CER 0.13 at 2.1 CPU-s.  ``short_window_s=0`` turns it off.
 """
 
 from __future__ import annotations
@@ -46,6 +53,28 @@ _T2S = str.maketrans(
     "办记录单诉报修复杂续费证件办理办业医疗险养老资讯网站将让给条坏灯楼无声语听读写码担帮"
     "网络预约户籍补卡属实",
 )
+
+
+_window = threading.local()  # encoder frames for the decode running in this thread
+
+
+def _install_short_window() -> None:
+    """Wrap faster-whisper's pad_or_trim so a thread can ask for a shorter
+    encoder window (it pads every segment to 3000 frames = 30 s)."""
+    import faster_whisper.transcribe as ft
+
+    if getattr(ft.pad_or_trim, "_hotline_short_window", False):
+        return
+    original = ft.pad_or_trim
+
+    def pad_or_trim(array, length: int = 3000, *, axis: int = -1):  # noqa: ANN001, ANN202
+        frames = getattr(_window, "frames", None)
+        if frames and length == 3000 and array.shape[axis] <= frames:
+            length = frames
+        return original(array, length, axis=axis)
+
+    pad_or_trim._hotline_short_window = True  # type: ignore[attr-defined]
+    ft.pad_or_trim = pad_or_trim
 
 
 def to_simplified(text: str) -> str:
@@ -160,6 +189,7 @@ class WhisperRecognizer(Recognizer):
         min_rms_dbfs: float = -50.0,
         min_duration_ms: int = 200,
         min_confidence: float = 0.35,
+        short_window_s: int = 10,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.compute_type = compute_type
@@ -171,6 +201,7 @@ class WhisperRecognizer(Recognizer):
         self.min_rms_dbfs = min_rms_dbfs
         self.min_duration_ms = min_duration_ms
         self.min_confidence = min_confidence
+        self.short_window_s = short_window_s
         self._model = None
         self._load_lock = threading.Lock()
         self._prompt = base_prompt
@@ -186,6 +217,8 @@ class WhisperRecognizer(Recognizer):
                         f"Whisper model missing in {self.model_dir}; run scripts/setup-speech.sh"
                     )
                 from faster_whisper import WhisperModel
+
+                _install_short_window()
 
                 self._model = WhisperModel(
                     str(self.model_dir),
@@ -234,6 +267,14 @@ class WhisperRecognizer(Recognizer):
         if duration_ms < self.min_duration_ms or level < self.min_rms_dbfs:
             return Transcript("", 0.0, duration_ms, self.name, int((time.perf_counter() - t0) * 1000))
         model = self._ensure_model()
+        short = 0 < self.short_window_s and duration_ms <= (self.short_window_s - 1) * 1000
+        _window.frames = self.short_window_s * 100 if short else None
+        try:
+            return self._decode(model, samples, duration_ms, t0)
+        finally:
+            _window.frames = None
+
+    def _decode(self, model, samples: np.ndarray, duration_ms: int, t0: float) -> Transcript:  # noqa: ANN001
         segments, _info = model.transcribe(
             samples,
             language=self.language,
@@ -254,7 +295,7 @@ class WhisperRecognizer(Recognizer):
         )
         texts: list[str] = []
         probs: list[float] = []
-        for seg in segments:
+        for seg in segments:  # lazy generator: decoding happens here
             if seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0:
                 continue
             if seg.compression_ratio > 2.4:
