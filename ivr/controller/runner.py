@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from config.settings import Settings
+from config.settings import VAR_DIR, Settings
 from ivr.ari import AriClient
 from ivr.controller.controller import IvrController, default_controller_id
 from ivr.controller.handover import Handover
@@ -47,7 +47,7 @@ def build_controller(container: Any, *, recognizer: Recognizer, synthesizer: Syn
         handover=Handover(ari, getattr(container, "handoff", None) if use_seats else None, seats_app=s.seats_ari_app,
                           queue=s.handoff_default_queue),
         timeouts=timeouts or CallTimeouts(max_call=float(getattr(s, "ivr_max_call_seconds", 600))),
-        record_dir=(Path(s.tts_cache_dir).parent.parent / "recordings") if s.record_audio else None,
+        record_dir=(VAR_DIR / "recordings") if s.record_audio else None,
         controller_id=cid, end_dialogue=dialogue.end,
     )
 

@@ -147,3 +147,53 @@ async def wait_bot_silent(call: SipCall, quiet: float = 0.8, timeout: float = 30
 def audio_between(call: SipCall, t0: float, t1: float | None = None) -> np.ndarray:
     pk = [p.pcm for p in call.received if p.arrival >= t0 and (t1 is None or p.arrival <= t1)]
     return np.concatenate(pk) if pk else np.zeros(0, np.int16)
+
+
+# ------------------------------------------------------------------------------------ the real bot
+ACTION_PORT = 5055  # config/rasa/endpoints.yml's default ACTION_ENDPOINT_URL
+
+
+@pytest.fixture(scope="session")
+def action_server(ivr_container: Container) -> Any:
+    """The custom-action server (nlu/actions) against this session's database and Redis.
+
+    Uses `hotline.services.rasa.start_action_server` when the bot package provides it; otherwise runs
+    rasa-sdk from the main environment. Either must exist for the bot to answer from the KB, raise orders
+    and hand off - without it these tests fail (never skip)."""
+    from hotline.services import rasa as rasa_svc
+
+    s = ivr_container.settings
+    env = dict(DATABASE_URL=s.database_url, REDIS_URL=s.redis_url, HOTLINE_ENV="test",
+               HOTLINE_SECRET_KEY=s.secret_key, HOTLINE_ADMIN_PASSWORD=s.admin_password)
+    starter = getattr(rasa_svc, "start_action_server", None)
+    if starter is not None:
+        server = starter(port=ACTION_PORT, env=env)
+        yield server
+        getattr(server, "stop", lambda: None)()
+        return
+    assert (REPO_ROOT / "nlu" / "actions" / "__init__.py").is_file(), "nlu/actions (custom actions) missing"
+    import os
+    import signal
+    import sys
+
+    import httpx
+
+    proc = subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "nlu.actions", "--port", str(ACTION_PORT)],
+                            cwd=REPO_ROOT, env=dict(os.environ, **env), start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "action server exited"
+        try:
+            if httpx.get(f"http://127.0.0.1:{ACTION_PORT}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    yield proc
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(15)
+
+
+@pytest.fixture(scope="session")
+def bot_url(rasa_server: Any, action_server: Any) -> str:  # noqa: F811 - rasa_server comes from tests/nlu
+    return rasa_server.url

@@ -1,0 +1,80 @@
+"""The controller process is killed mid-call: the caller must reach a human seat, the restarted
+controller must not handle the call a second time, and the call record must be finalised."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from hotline.container import Container
+from ivr.ari import AriClient, AriError
+from ivr.calls import CallRecords
+from ivr.models import CallOutcome
+from ivr.speech.base import REPO_ROOT
+from ivr.testing.sip_caller import SipCaller, SipPhone
+from tests.ivr.controller.conftest import DEAD_RASA, ControllerFactory, Speech, until
+
+
+@pytest.fixture
+def controller_process(ivr_container: Container, speech: Speech) -> Iterator[subprocess.Popen[bytes]]:
+    s = ivr_container.settings
+    env = dict(os.environ, HOTLINE_ENV="test", DATABASE_URL=s.database_url, REDIS_URL=s.redis_url,
+               HOTLINE_SECRET_KEY=s.secret_key, HOTLINE_ADMIN_PASSWORD=s.admin_password,
+               HOTLINE_ARI_URL=s.ari_url, HOTLINE_ARI_USER=s.ari_user, HOTLINE_ARI_PASSWORD=s.ari_password,
+               HOTLINE_RASA_URL=DEAD_RASA, HOTLINE_TTS_CACHE_DIR=str(s.tts_cache_dir))
+    proc = subprocess.Popen([sys.executable, "-m", "ivr.controller", "--lazy-models"], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    yield proc
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+async def _app_registered(ari: AriClient) -> bool:
+    try:
+        await ari.application("hotline")
+        return True
+    except AriError:
+        return False
+
+
+async def test_killed_controller_caller_reaches_seat_and_restart_does_not_double_handle(
+    controller_process: subprocess.Popen[bytes], start_controller: ControllerFactory, ivr_container: Container,
+) -> None:
+    s = ivr_container.settings
+    async with AriClient(s.ari_url, s.ari_user, s.ari_password, start_events=False) as ari:
+        await until(lambda: _app_registered(ari), 90, step=0.5)  # the controller process is up
+
+    async with SipPhone(local_port=5071, answer_after=0.3, user="agent1") as seat, \
+            SipCaller(user="13800138009") as caller:
+        call = await caller.dial("12345")
+        await until(lambda: call.first_audio_after(0), 15)  # the greeting is playing: the call is live
+
+        async def in_progress() -> list[str]:
+            return [c.id for c in await ivr_container.calls.in_progress() if c.caller == "13800138009"]
+
+        call_id = (await until(in_progress, 5))[0]
+        os.killpg(controller_process.pid, signal.SIGKILL)  # the controller dies mid-call
+        controller_process.wait(10)
+        with pytest.raises(asyncio.TimeoutError):
+            await seat.wait_call(timeout=1.0)  # nothing happens by itself (Asterisk keeps it in Stasis)
+
+        ctl = await start_controller(rasa_url=DEAD_RASA)  # the restart hands the orphan to the seats
+        agent = await seat.wait_call(timeout=15)
+        await agent.wait_answered(5)
+        assert ctl.recovered == [call_id]
+        assert call_id not in ctl.active and call_id not in ctl.finished  # not handled a second time
+        assert not call.ended.is_set()
+        await call.hangup()
+
+    async with ivr_container.db.session() as session:
+        record = await CallRecords.get(session, call_id)
+    assert record.outcome == CallOutcome.transferred.value
+    assert record.ended_at is not None and record.context.get("fallback") == "orphaned"
+    assert await ctl.live.get(call_id) == {}

@@ -1,0 +1,57 @@
+"""The controller's stages on their own: real VAD on synthesised speech, real TTS → real RTP over UDP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from ivr.controller.events import CallEvent, PlaybackDone, SpeechStart, Utterance
+from ivr.controller.stages import AudioInput, Speaker
+from ivr.media.rtp import RtpEndpoint
+from ivr.speech.audio import resample
+from tests.ivr.controller.conftest import Speech
+
+
+async def test_audio_input_reports_speech_start_and_utterance(speech: Speech) -> None:
+    pcm8 = await speech.caller_pcm("社保卡丢了怎么办")
+    pcm16 = resample(pcm8.tobytes(), 8000, 16000)
+    audio = bytes(16000) + pcm16 + bytes(32000)  # 0.5 s silence, speech, 1 s silence
+    frames = [audio[i:i + 640] for i in range(0, len(audio) - 639, 640)]
+    events: list[CallEvent] = []
+
+    async def read() -> bytes:
+        if not frames:
+            await asyncio.sleep(3600)
+        return frames.pop(0)
+
+    stage = AudioInput(read, events.append)
+    task = asyncio.create_task(stage.run())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    kinds = [type(e) for e in events]
+    assert kinds == [SpeechStart, Utterance], kinds
+    utt = events[1]
+    assert isinstance(utt, Utterance)
+    assert abs(utt.duration_ms - len(pcm16) / 32) < 600
+    assert "社保" in await speech.transcribe(np.frombuffer(resample(utt.pcm16, 16000, 8000), "<i2"))
+
+
+async def test_speaker_sends_paced_rtp_and_stops_at_once(speech: Speech) -> None:
+    async with RtpEndpoint(sample_rate=8000) as far, RtpEndpoint(sample_rate=16000) as ours:
+        ours.set_remote("127.0.0.1", far.port)
+        done: list[CallEvent] = []
+        speaker = Speaker(speech.synthesizer, ours, done.append)
+        t0 = time.monotonic()
+        speaker.say("您好，这里是青山市一二三四五市民服务热线，我是智能客服。请问有什么可以帮您？", token=1)
+        await asyncio.sleep(1.0)
+        assert speaker.speaking and far.stats.received > 20
+        speaker.stop()
+        await asyncio.sleep(0.1)
+        received = far.stats.received
+        await asyncio.sleep(0.3)
+        assert far.stats.received == received  # nothing more after stop()
+        assert len(done) == 1 and isinstance(done[0], PlaybackDone)
+        assert done[0].token == 1 and not done[0].completed
+        assert done[0].first_packet_at is not None and done[0].first_packet_at - t0 < 1.0
