@@ -42,3 +42,19 @@ def ticket_readback(ticket: str, response_deadline: str | None = None, departmen
     else:
         text += "承办部门将在两小时内响应。"
     return text
+
+
+def deadline_text(deadline: str | None) -> str | None:
+    """ISO deadline → '十一月二十五日十八点半' style text (text_norm reads the digits)."""
+    if not deadline:
+        return None
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    try:
+        when = dt.datetime.fromisoformat(deadline)
+    except ValueError:
+        return deadline
+    if when.tzinfo is not None:
+        when = when.astimezone(ZoneInfo("Asia/Shanghai"))
+    return f"{when.month}月{when.day}日{when.hour}:{when.minute:02d}"

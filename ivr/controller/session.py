@@ -24,7 +24,7 @@ import asyncio
 import enum
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dialogue.schemas import TurnOut
@@ -81,10 +81,12 @@ class CallInfo:
 
 @dataclass
 class PendingTurn:
+    """A bot turn whose reply is playing: written to the call record once we know its latencies."""
+
     result: TurnResult
     speech_end: float
     reply: str
-    fields: dict[str, Any] = field(default_factory=dict)
+    token: int = 0  # the playback that speaks the reply
 
 
 class CallSession:
@@ -189,8 +191,8 @@ class CallSession:
             if s in BARGE_IN or (s is State.MENU and not self.degraded and self.speaker.speaking):
                 self.n.barge_ins += 1
                 metrics.BARGE_INS.inc()
-                self.speaker.stop()
-                self._record_pending()  # the interrupted reply still counts as a turn
+                self.speaker.stop()  # its PlaybackDone (now stale) still records the interrupted turn
+                self.token += 1
                 self._go(State.LISTENING, self.t.utterance)
             elif s is State.LISTENING:
                 self.deadline = time.monotonic() + self.t.utterance
@@ -208,6 +210,8 @@ class CallSession:
         if isinstance(ev, PlaybackDone):
             if ev.token == self.token:
                 await self._playback_done(ev)
+            elif self.pending is not None and self.pending.token == ev.token:
+                self._record_pending(ev)  # a reply the caller talked over
             return
         if isinstance(ev, BotDone):
             if ev.token == self.token and s is State.THINKING:
@@ -219,7 +223,7 @@ class CallSession:
             return
         if digit == "0":
             self.transfer("dtmf_0")
-        elif digit == "#":
+        elif digit == "#" and self.state is not State.THINKING:
             self.say(State.MENU if self.state is State.MENU else State.SPEAKING,
                      self.last_prompt or prompts.NOTHING_TO_REPEAT, then=self.then)
         elif self.state is State.MENU and digit in prompts.MENU_TEXT:
@@ -340,14 +344,14 @@ class CallSession:
         out = result.bot
         self.n.turns += 1
         if out is None:  # nothing recognised (no match)
-            self.pending = PendingTurn(result, speech_end, prompts.NO_MATCH)
+            self._pend(PendingTurn(result, speech_end, prompts.NO_MATCH))
             self._no_match(prompts.NO_MATCH)
             return
         self.last_bot = out
         reply = "".join(out.replies).strip()
         if out.degraded:
             self.degraded = True
-            self.pending = PendingTurn(result, speech_end, reply or prompts.MENU)
+            self._pend(PendingTurn(result, speech_end, reply or prompts.MENU))
             self.menu(reply or prompts.MENU)
             return
         self.degraded = False
@@ -355,7 +359,7 @@ class CallSession:
             priority = out.handoff.priority if out.handoff else ("emergency" if out.action == "emergency" else "normal")
             if out.action == "emergency":
                 priority = "emergency"
-            self.pending = PendingTurn(result, speech_end, reply)
+            self._pend(PendingTurn(result, speech_end, reply))
             self.transfer(out.handoff.reason if out.handoff else out.action, priority=priority,
                           prompt=(reply + (prompts.TRANSFER_EMERGENCY if priority == "emergency" else prompts.TRANSFER)))
             return
@@ -363,25 +367,30 @@ class CallSession:
             self.ticket = out.work_order.ticket
             text = reply
             if self.ticket not in reply:
-                text += prompts.ticket_readback(self.ticket, _deadline_text(out.work_order.response_deadline),
+                text += prompts.ticket_readback(self.ticket, prompts.deadline_text(out.work_order.response_deadline),
                                                 out.work_order.department)
-            self.pending = PendingTurn(result, speech_end, text)
+            self._pend(PendingTurn(result, speech_end, text))
             self.n.no_match = 0
             self.say(State.READBACK, text + prompts.ANYTHING_ELSE, then=State.LISTENING)
             return
         if out.action == "fallback":
-            self.pending = PendingTurn(result, speech_end, reply or prompts.NO_MATCH)
+            self._pend(PendingTurn(result, speech_end, reply or prompts.NO_MATCH))
             self._no_match(reply or prompts.NO_MATCH)
             return
         self.n.no_match = 0
         self.n.no_input = 0
         if out.action in SETTLING_ACTIONS:
             self.n.settled.add(out.action)
-        self.pending = PendingTurn(result, speech_end, reply)
+        self._pend(PendingTurn(result, speech_end, reply))
         if out.intent == "goodbye":
             self.goodbye(reply or prompts.GOODBYE)
         else:
             self.say(State.SPEAKING, reply or prompts.NO_MATCH, then=State.LISTENING)
+
+    def _pend(self, turn: PendingTurn) -> None:
+        self._record_pending()  # never lose an earlier turn that is still unwritten
+        turn.token = self.token + 1  # say() is called next and takes this token
+        self.pending = turn
 
     def _no_match(self, reply: str) -> None:
         self.n.no_match += 1
@@ -464,18 +473,3 @@ class CallSession:
         if pending:  # let record writes finish
             await asyncio.wait(pending, timeout=5)
 
-
-def _deadline_text(deadline: str | None) -> str | None:
-    """ISO deadline → '十一月二十五日十八点半' style text (text_norm reads the digits)."""
-    if not deadline:
-        return None
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    try:
-        when = dt.datetime.fromisoformat(deadline)
-    except ValueError:
-        return deadline
-    if when.tzinfo is not None:
-        when = when.astimezone(ZoneInfo("Asia/Shanghai"))
-    return f"{when.month}月{when.day}日{when.hour}:{when.minute:02d}"
