@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from config.settings import Settings, get_settings
-from hotline import health
+from hotline import health, web
 from hotline.auth.api import router as auth_router
 from hotline.container import Container
 from hotline.errors import install_error_handlers
@@ -58,4 +58,5 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.include_router(v1)
     app.include_router(open311.router)
     app.include_router(health.router)
+    web.install(app)  # the consoles at /console/ (static pages over this API)
     return app
