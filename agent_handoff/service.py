@@ -1,0 +1,396 @@
+"""Human seats: the queue, routing to agents over ARI, and the call once a person has it.
+
+API for the IVR controller (same process or another; it only needs Redis, the database and ARI REST):
+
+    entry = await handoff.enqueue(call_id, channel_id, queue="hotline", priority="normal",
+                                  skill="劳动保障", context={"intent": ..., "category": ..., "slots": {...},
+                                                             "summary": "...", "handoff_reason": "..."})
+        call_id     the `calls` row id (the controller has written it with CallRecords.start)
+        channel_id  the caller's channel: answered, in the `hotline` Stasis app, out of any bridge
+        priority    "emergency" | "urgent" | "normal" (emergencies first, then by waiting time)
+        skill       the skill wanted first; after `handoff_widen_after_seconds` any agent may take it
+        context     merged into calls.context (shown to the agent in the screen pop and the order form)
+      Returns the QueueEntry (entry.call_id, position via `await handoff.position(call_id)`).
+      From then on the seat side owns the channel: it is moved to the Stasis app `seats_ari_app`
+      (`hotline-seats`), so the controller gets StasisEnd for it and must not touch it again.
+
+    await handoff.publish_transcript(call_id, speaker, text)   # live transcript lines for the agent console
+
+`start()` (in exactly one process: `hotline run`/`hotline api`) connects the `hotline-seats` events socket
+and runs the dispatcher: routing, ringing timeouts, announcements, wrap-up expiry, callbacks and surveys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+import time
+import uuid
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from agent_handoff import media
+from agent_handoff.agents import AgentService
+from agent_handoff.media import SoundLibrary
+from agent_handoff.models import AgentState, Priority
+from agent_handoff.screenpop import ScreenPop
+from agent_handoff.store import AgentLive, QueueEntry, SeatStore
+from config.settings import Settings
+from hotline.db import Database, utcnow
+from hotline.errors import BadRequest, NotFound
+from ivr.ari import AriClient, AriError, Event
+from ivr.calls import CallRecords
+from ivr.models import CallOutcome
+
+log = logging.getLogger(__name__)
+WAITING = ("entering", "waiting")
+
+
+class HandoffService:
+    def __init__(self, settings: Settings, db: Database, redis: aioredis.Redis, *, kb: Any = None,
+                 work_orders: Any = None, sounds: SoundLibrary | None = None,
+                 clock: Any = utcnow) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.store = SeatStore(redis)
+        self.calls = CallRecords(db, clock)
+        self.agents = AgentService(db, self.store, wrap_up_seconds=settings.handoff_wrap_up_seconds, clock=clock)
+        self.agents.on_change.append(lambda _a: self.wake())
+        self.sounds = sounds or SoundLibrary(settings.asterisk_sounds_dir)
+        self.popups = ScreenPop(db, kb, work_orders)
+        self.work_orders = work_orders
+        self.app = settings.seats_ari_app
+        self.ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password, app=self.app,
+                             start_events=False)
+        from agent_handoff.control import CallControl
+        from agent_handoff.outbound import Outbound
+
+        self.control = CallControl(self)
+        self.outbound = Outbound(self)
+        self._wake = asyncio.Event()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._playbacks: dict[str, asyncio.Future[None]] = {}
+        self._playing: dict[str, str] = {}  # channel -> playback id
+        self._announcers: dict[str, asyncio.Task[None]] = {}
+        self._ring_timers: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # ================================================================== lifecycle
+    def now(self) -> float:
+        return self.clock().timestamp()
+
+    async def start(self) -> None:
+        if self._loop_task is not None:
+            return
+        # Load TTS before taking calls: importing TensorFlow holds the GIL for seconds and would stall the loop.
+        await self.sounds.warm_up([media.position_text(1, 0, False), media.CALLBACK_CONFIRMED,
+                                   media.GREETING_CALLBACK, media.SURVEY_THANKS, media.SURVEY_NO_INPUT])
+        ev = self.ari.events
+        ev.on("StasisStart", self._on_start)
+        ev.on("StasisEnd", self._on_end)
+        ev.on("ChannelDestroyed", self._on_end)
+        ev.on("ChannelDtmfReceived", self._on_dtmf)
+        ev.on("PlaybackFinished", self._on_playback_finished)
+        await ev.start()
+        await ev.wait_connected(10)
+        if await asyncio.to_thread(media.ensure_hold_music, self.settings.asterisk_moh_dir):
+            try:  # pick up the new file without touching the Asterisk config
+                await self.ari.request("PUT", "/asterisk/modules/res_musiconhold.so")
+            except AriError as exc:
+                log.warning("MOH reload failed: %s", exc)
+        self._loop_task = asyncio.create_task(self._dispatcher(), name="handoff-dispatcher")
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._loop_task, *self._announcers.values(), *self._ring_timers.values(),
+                             *self._tasks] if t is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loop_task = None
+        await self.ari.close()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("handoff task failed", exc_info=task.exception())
+
+    def lock(self, call_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(call_id, asyncio.Lock())
+
+    # ================================================================== the controller's API
+    async def enqueue(self, call_id: str, channel_id: str, *, queue: str | None = None,
+                      priority: str | Priority = Priority.normal, skill: str | None = None,
+                      context: dict[str, Any] | None = None, caller: str | None = None,
+                      kind: str = "inbound", callback_id: int | None = None,
+                      queued_at: dt.datetime | None = None, move: bool = True) -> QueueEntry:
+        try:
+            priority = Priority(priority)
+        except ValueError:
+            raise BadRequest(f"priority must be one of {[p.value for p in Priority]}") from None
+        queue = queue or self.settings.handoff_default_queue
+        call = await self.calls.start(call_id, caller or "")
+        when = queued_at or self.clock()
+        await self.calls.update(call_id, queue=queue, priority=priority.value, queued_at=call.queued_at or when,
+                                context=dict(context or {}) | {"handoff_skill": skill})
+        entry = QueueEntry(call_id=call_id, channel_id=channel_id, caller=caller or call.caller, queue=queue,
+                           priority=priority.value, skill=skill or None, queued_at=when.timestamp(), kind=kind,
+                           callback_id=callback_id, state="entering" if move else "waiting")
+        await self.store.add_waiting(entry)
+        await self.store.map_channel(channel_id, "caller", call_id)
+        if move:
+            try:
+                await self.ari.request("POST", f"/channels/{channel_id}/move",
+                                       params={"app": self.app, "appArgs": "caller"})
+            except AriError as exc:
+                log.warning("could not take over channel %s: %s", channel_id, exc)
+                await self.caller_gone(call_id)
+                raise NotFound(f"channel {channel_id} is gone") from None
+        else:
+            await self._start_waiting(entry)
+        await self.store.publish_supervisors({"type": "queue", "call_id": call_id, "event": "joined"})
+        self.wake()
+        return entry
+
+    async def publish_transcript(self, call_id: str, speaker: str, text: str) -> None:
+        entry = await self.store.entry(call_id)
+        msg = {"type": "transcript", "call_id": call_id, "speaker": speaker, "text": text,
+               "at": self.clock().isoformat()}
+        await self.store.r.publish(f"ah:ev:call:{call_id}", msg["text"])
+        if entry and entry.agent_id:
+            await self.store.publish_agent(entry.agent_id, msg)
+
+    async def position(self, call_id: str) -> int | None:
+        return await self.store.position(call_id)
+
+    async def estimated_wait(self, entry: QueueEntry, position: int) -> float:
+        agents = [a for a in await self.store.agents() if a.state != AgentState.paused.value]
+        skilled = [a for a in agents if a.has_skill(entry.skill)] or agents
+        aht = await self.store.handle_time(entry.queue, self.settings.handoff_default_handle_seconds)
+        return math.ceil(position / max(1, len(skilled))) * aht
+
+    # ================================================================== ARI events
+    async def _on_start(self, ev: Event) -> None:
+        ch = ev.channel  # type: ignore[attr-defined]
+        args = list(getattr(ev, "args", []) or [])
+        role = args[0] if args else ""
+        if role == "caller":
+            mapped = await self.store.channel(ch.id)
+            entry = await self.store.entry(mapped[1]) if mapped else None
+            if entry is None:
+                await self._safe(self.ari.hangup(ch.id))
+                return
+            await self._start_waiting(entry)
+        elif role == "agent" and len(args) >= 3:
+            await self.control.agent_answered(args[1], ch.id, int(args[2]))
+        elif role == "dept" and len(args) >= 2:
+            await self.control.department_answered(args[1], ch.id)
+        elif role in ("callback", "survey") and len(args) >= 2:
+            await self.outbound.answered(role, int(args[1]), ch)
+
+    async def _on_end(self, ev: Event) -> None:
+        ch = ev.channel  # type: ignore[attr-defined]
+        taken = await self.store.take_channel(ch.id)
+        if taken is None:
+            return
+        role, ref = taken
+        cause = getattr(ev, "cause", 0) or 0
+        if role == "caller":
+            await self.caller_gone(ref)
+        elif role == "agent":
+            await self.control.agent_gone(ref, ch.id, cause)
+        elif role == "dept":
+            await self.control.department_gone(ref, ch.id)
+        elif role in ("callback", "survey"):
+            await self.outbound.gone(role, int(ref), ch.id, cause)
+
+    async def _on_dtmf(self, ev: Event) -> None:
+        ch, digit = ev.channel, ev.digit  # type: ignore[attr-defined]
+        mapped = await self.store.channel(ch.id)
+        if mapped is None:
+            return
+        role, ref = mapped
+        if role == "caller" and digit == "1":
+            await self.outbound.callback_instead(ref)
+        elif role == "survey":
+            self.outbound.digit(ch.id, digit)
+
+    async def _on_playback_finished(self, ev: Event) -> None:
+        pb = ev.playback  # type: ignore[attr-defined]
+        fut = self._playbacks.pop(pb.id, None)
+        if fut and not fut.done():
+            fut.set_result(None)
+
+    async def play(self, channel_id: str, text: str, *, timeout: float = 60.0) -> bool:
+        """Say `text` on the channel and wait until it has been played; False if the channel went away."""
+        uri = await self.sounds.media(text)
+        pid = uuid.uuid4().hex
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._playbacks[pid] = fut
+        self._playing[channel_id] = pid
+        try:
+            await self.ari.play(channel_id, uri, playback_id=pid)
+            await asyncio.wait_for(fut, timeout)
+            return True
+        except (AriError, asyncio.TimeoutError):
+            return False
+        finally:
+            self._playbacks.pop(pid, None)
+            if self._playing.get(channel_id) == pid:
+                del self._playing[channel_id]
+
+    async def quiet(self, channel_id: str) -> None:
+        """Stop any prompt and hold music on a channel (before bridging it)."""
+        pid = self._playing.pop(channel_id, None)
+        if pid:
+            await self._safe(self.ari.stop_playback(pid))
+        await self._safe(self.ari.moh_stop(channel_id))
+
+    @staticmethod
+    async def _safe(coro: Any) -> None:
+        try:
+            await coro
+        except AriError as exc:
+            log.debug("ARI: %s", exc)
+
+    # ================================================================== waiting
+    async def _start_waiting(self, entry: QueueEntry) -> None:
+        async with self.lock(entry.call_id):
+            current = await self.store.entry(entry.call_id)
+            if current is None:
+                return
+            if current.state == "entering":
+                current.state = "waiting"
+                await self.store.save_entry(current)
+        await self._safe(self.ari.moh_start(entry.channel_id, "default"))
+        old = self._announcers.pop(entry.call_id, None)
+        if old:
+            old.cancel()
+        self._announcers[entry.call_id] = asyncio.create_task(self._announcer(entry.call_id))
+        self.wake()
+
+    async def _announcer(self, call_id: str) -> None:
+        await asyncio.sleep(1.0)  # hold music first, then where they stand
+        try:
+            while True:
+                entry = await self.store.entry(call_id)
+                if entry is None or entry.state not in (*WAITING, "offered"):
+                    return
+                if entry.state in WAITING:
+                    await self.announce(entry)
+                    await asyncio.sleep(self.settings.handoff_announce_seconds)
+                else:
+                    await asyncio.sleep(0.5)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            if self._announcers.get(call_id) is asyncio.current_task():
+                del self._announcers[call_id]
+
+    async def announce(self, entry: QueueEntry) -> None:
+        position = await self.store.position(entry.call_id) or 1
+        wait = await self.estimated_wait(entry, position)
+        offer = (entry.kind == "inbound" and bool(entry.caller)
+                 and wait > self.settings.handoff_callback_offer_seconds)
+        text = media.position_text(position, wait, offer)
+        async with self.lock(entry.call_id):
+            current = await self.store.entry(entry.call_id)
+            if current is None or current.state not in WAITING:
+                return
+            current.callback_offered = current.callback_offered or offer
+            current.announced_at = self.now()
+            await self.store.save_entry(current)
+        await self.store.note_announcement(entry.call_id, text, self.now())
+        if await self.play(entry.channel_id, text):
+            current = await self.store.entry(entry.call_id)
+            if current is not None and current.state in WAITING:
+                await self._safe(self.ari.moh_start(entry.channel_id, "default"))
+
+    # ================================================================== routing
+    async def _dispatcher(self) -> None:
+        last_outbound = 0.0
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.agents.expire_wrap_ups()
+                await self.dispatch_once()
+                if time.monotonic() - last_outbound > 2.0:
+                    last_outbound = time.monotonic()
+                    await self.outbound.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - keep routing; Redis/DB blips are retried next tick
+                log.exception("dispatcher tick failed")
+
+    async def dispatch_once(self) -> int:
+        now = self.now()
+        free = [a for a in await self.store.agents() if a.state == AgentState.available.value]
+        if not free:
+            return 0
+        offered = 0
+        for entry in await self.store.entries(await self.store.queued_ids()):
+            if entry.state not in WAITING or not free:
+                continue
+            agent = self.pick(entry, free, now)
+            if agent is None:
+                continue
+            if await self.store.claim(agent.id, entry.call_id, now):
+                free.remove(agent)
+                await self.control.offer(entry, agent)
+                offered += 1
+            else:
+                free.remove(agent)
+        return offered
+
+    def pick(self, entry: QueueEntry, free: list[AgentLive], now: float) -> AgentLive | None:
+        """Longest-idle agent with the skill (higher level breaks ties); anyone once the wait is long."""
+        untried = [a for a in free if a.id not in entry.tried] or free
+        wide = entry.waited(now) >= self.settings.handoff_widen_after_seconds
+        fit = [a for a in untried if a.has_skill(entry.skill)] or (untried if wide else [])
+        if not fit:
+            return None
+        return min(fit, key=lambda a: (a.idle_since, -a.skills.get(entry.skill or "", 0), a.id))
+
+    # ================================================================== the end of a queued call
+    async def caller_gone(self, call_id: str) -> None:
+        async with self.lock(call_id):
+            entry = await self.store.entry(call_id)
+            if entry is None:
+                return
+            await self.store.drop_entry(call_id)
+        task = self._announcers.pop(call_id, None)
+        if task:
+            task.cancel()
+        if entry.state in (*WAITING, "offered"):
+            await self.control.cancel_offer(entry)
+            await self.calls.update(call_id, context={"queue_result": "abandoned"})
+            await self.calls.finish(call_id, CallOutcome.abandoned)
+            await self.outbound.abandoned(entry)
+        else:
+            await self.control.end_connected(entry, by="caller")
+        await self.store.publish_supervisors({"type": "queue", "call_id": call_id, "event": "left"})
+        self._locks.pop(call_id, None)
+        self.wake()
+
+    async def ensure_running(self) -> None:
+        """Periodic job in `hotline worker`: start the seats runtime once, restart the dispatcher if it died."""
+        if self._loop_task is not None and self._loop_task.done():
+            self._loop_task = None
+        await self.start()
