@@ -8,7 +8,8 @@ import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from work_orders.models import Satisfaction, Status, WorkOrder
@@ -112,15 +113,19 @@ def _name(tax: Taxonomy, group_by: str | None, code: str | None) -> str | None:
 async def calls_table_containment(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> float | None:
     """Share of calls settled by the bot alone, from a `calls` table with columns started_at, handled_by
     ('bot' | 'human' | ...) and work_order_id, once the telephony package writes one; None until then."""
-    conn = await session.connection()
-    columns = await conn.run_sync(
-        lambda c: {col["name"] for col in inspect(c).get_columns("calls")} if inspect(c).has_table("calls") else set()
+    exists = (
+        "SELECT to_regclass('calls') IS NOT NULL" if session.bind.dialect.name == "postgresql"
+        else "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'calls'"
     )
-    if not {"started_at", "handled_by", "work_order_id"} <= columns:
+    if not await session.scalar(text(exists)):
         return None
-    row = (await session.execute(text(
-        "SELECT count(*), count(*) FILTER (WHERE handled_by = 'bot' AND work_order_id IS NULL) "
-        "FROM calls WHERE started_at >= :s AND started_at < :e"), {"s": start, "e": end})).one()
+    try:
+        async with session.begin_nested():
+            row = (await session.execute(text(
+                "SELECT count(*), count(*) FILTER (WHERE handled_by = 'bot' AND work_order_id IS NULL) "
+                "FROM calls WHERE started_at >= :s AND started_at < :e"), {"s": start, "e": end})).one()
+    except DBAPIError:  # a calls table of another shape: no figure rather than a wrong one
+        return None
     return round(row[1] / row[0], 4) if row[0] else None
 
 

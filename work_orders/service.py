@@ -208,11 +208,17 @@ class WorkOrderService:
             if existing is not None:
                 return self._created(await self.tax(session), existing, "replayed")
         try:
-            return await self._create(session, actor, data, idempotency_key)
+            for attempt in range(3):
+                try:
+                    return await self._create(session, actor, data, idempotency_key)
+                except Conflict:  # a repeat call urged an order someone changed at the same moment: try again
+                    if attempt == 2:
+                        raise
+                    await self._refresh_actor(session, actor)
+            raise AssertionError("unreachable")
         except IntegrityError:
             await session.rollback()
-            if hasattr(actor, "_sa_instance_state") and actor in session:
-                await session.refresh(actor)  # the rollback expired the caller's user row
+            await self._refresh_actor(session, actor)
             if idempotency_key:  # a concurrent retry with the same key won the race: hand back its order
                 existing = await session.scalar(
                     select(WorkOrder).where(WorkOrder.idempotency_key == idempotency_key)
@@ -303,13 +309,18 @@ class WorkOrderService:
             self._event(session, actor, order, "hotspot", None, None, f"归并至热点主工单 {master.ticket}",
                         master=master.ticket)
             self._event(session, actor, master, "hotspot_join", None, None, f"同一地点新增诉求 {order.ticket}",
-                        child=order.ticket)
+                        touch=False, child=order.ticket)  # no write to the master row: concurrent reports
+                                                          # about one hotspot must not conflict
         audit.record(session, actor, "work_order.create", "work_order", order.ticket, outcome=outcome,
                      category=order.category_code, department=order.department_code, channel=order.channel)
         await self._commit(session)
         log.info("order %s created (%s) by %s phone=%s", order.ticket, outcome, actor.username,
                  mask_phone(order.caller_phone or "-"))
         return self._created(tax, order, outcome)
+
+    async def _refresh_actor(self, session: AsyncSession, actor: Any) -> None:
+        if hasattr(actor, "_sa_instance_state") and actor in session:
+            await session.refresh(actor)  # a rollback expired the caller's user row
 
     def _created(self, tax: Taxonomy, order: WorkOrder, outcome: str) -> CreatedOrder:
         return CreatedOrder(
@@ -587,10 +598,11 @@ class WorkOrderService:
 
     def _event(
         self, session: AsyncSession, actor: Any, order: WorkOrder, action: str, before: Status | None,
-        after: Status | None, note: str, public_text: str | None = None, **detail: Any,
+        after: Status | None, note: str, public_text: str | None = None, touch: bool = True, **detail: Any,
     ) -> None:
         now = self.clock()
-        order.updated_at = now
+        if touch:
+            order.updated_at = now
         if public_text is not None:
             detail["public_text"] = public_text
         session.add(WorkOrderEvent(
