@@ -22,8 +22,10 @@ CLI: ``python -m hotline.services.rasa hash|train|run [--port N]``.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import yaml
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,58 @@ def ensure_model(nlu_dir: Path = NLU_DIR, cache_dir: Path = MODEL_CACHE, *, quie
         os.replace(built, target)  # atomic: a half-written model is never picked up
     print(f"[rasa] trained {target.name} in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
     return target
+
+
+# ---------------------------------------------------------------- evaluation
+TEST_NLU = NLU_DIR / "tests" / "test_nlu.yml"
+_ANNOTATION = re.compile(r"\[([^\]]+)\](?:\(([^)]+)\)|\{([^}]+)\})")
+
+
+def read_nlu_examples(path: Path = TEST_NLU) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(plain text, intent, [(entity, text)]) for every example of a Rasa YAML NLU file."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    out = []
+    for block in data.get("nlu", []):
+        if "intent" not in block:
+            continue
+        for line in str(block.get("examples", "")).splitlines():
+            line = line.strip()
+            if not line.startswith("- "):
+                continue
+            raw = line[2:].strip()
+            ents = []
+            for m in _ANNOTATION.finditer(raw):
+                name = m.group(2) or json.loads(m.group(3)).get("entity", "")
+                ents.append((name, m.group(1)))
+            out.append((_ANNOTATION.sub(lambda m: m.group(1), raw), block["intent"], ents))
+    return out
+
+
+def evaluate_nlu(model: Path | None = None, test_file: Path = TEST_NLU, out_dir: Path | None = None,
+                 *, quiet: bool = True) -> dict:
+    """Run ``rasa test nlu --nlu <test_file>`` and return accuracy, macro F1 and the per-intent report."""
+    model = model or ensure_model(quiet=quiet)
+    with tempfile.TemporaryDirectory(prefix="rasa-test-") as tmp:
+        out = Path(out_dir or tmp)
+        cmd = [str(RASA_BIN), "test", "nlu", "--nlu", str(test_file), "--model", str(model), "--out", str(out),
+               "--no-plot", "--quiet"]
+        proc = subprocess.run(cmd, cwd=NLU_DIR, env=_env(), text=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+        report_file = out / "intent_report.json"
+        if proc.returncode != 0 or not report_file.exists():
+            raise RasaError(f"rasa test nlu failed ({proc.returncode}): {proc.stdout[-3000:]}")
+        report = json.loads(report_file.read_text())
+        errors_file = out / "intent_errors.json"
+        errors = json.loads(errors_file.read_text()) if errors_file.exists() else []
+    per_intent = {k: v for k, v in report.items() if isinstance(v, dict) and "support" in v
+                  and k not in ("macro avg", "weighted avg", "micro avg")}
+    return {
+        "accuracy": float(report["accuracy"]) if "accuracy" in report else float(report["micro avg"]["f1-score"]),
+        "macro_f1": float(report["macro avg"]["f1-score"]),
+        "examples": sum(int(v["support"]) for v in per_intent.values()),
+        "per_intent": per_intent,
+        "errors": errors,
+    }
 
 
 # ---------------------------------------------------------------- server

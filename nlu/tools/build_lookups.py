@@ -12,6 +12,8 @@ Outputs (committed; rerun after editing the corpus or the city seed)
   nlu/dict/userdict.txt             jieba user dictionary: gazetteer names + hotline domain terms
   nlu/data/nlu.yml                  training examples (80 %)
   nlu/tests/test_nlu.yml            held-out examples (every 5th example of each intent; never trained on)
+  nlu/tests/test_sample_requests.yml  work_orders/seed/sample_requests.yaml as report_<category> examples
+                                    (written by another author; a second, independent held-out set)
 
 Usage: python nlu/tools/build_lookups.py [--check]   (--check: exit 1 if any output would change)
 Runs with the standard library + PyYAML (either virtualenv).
@@ -30,6 +32,8 @@ import yaml
 NLU_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = NLU_DIR.parent
 CITY_SEED = REPO_ROOT / "work_orders" / "seed" / "city.yaml"
+SAMPLE_REQUESTS = REPO_ROOT / "work_orders" / "seed" / "sample_requests.yaml"
+OUT_SAMPLES = NLU_DIR / "tests" / "test_sample_requests.yml"
 FALLBACK = NLU_DIR / "tools" / "gazetteer_fallback.yaml"
 CORPUS_DIR = NLU_DIR / "corpus"
 OUT_LOOKUPS = NLU_DIR / "data" / "lookups.yml"
@@ -108,7 +112,11 @@ def load_gazetteer(path: Path) -> dict:
         if not isinstance(d, dict) or not d.get("name"):
             continue
         aliases = d.get("aliases") or []
-        add("district", str(d["name"]), [aliases] if isinstance(aliases, str) else list(aliases))
+        aliases = [aliases] if isinstance(aliases, str) else list(aliases)
+        name = str(d["name"])
+        if len(name) > 2 and name[-1] in "区县市":
+            aliases.append(name[:-1])  # 东河区 is often just 东河
+        add("district", name, aliases)
         walk(d)
     if not gaz["district"]:
         raise SystemExit(f"{path}: no districts found")
@@ -233,12 +241,24 @@ def build(gaz: dict, source: Path) -> dict[Path, str]:
             seen.add(w)
             dict_lines.append(f"{w} 2000 n")
 
-    return {
+    outputs = {
         OUT_LOOKUPS: "\n".join(lk) + "\n",
         OUT_TRAIN: render_nlu(train, "Training examples (80 % of nlu/corpus)."),
         OUT_TEST: render_nlu(test, "HELD-OUT test examples (every 5th example of nlu/corpus). Never train on these."),
         OUT_DICT: "\n".join(dict_lines) + "\n",
     }
+    if SAMPLE_REQUESTS.exists():
+        samples: dict[str, list[str]] = {}
+        for item in yaml.safe_load(SAMPLE_REQUESTS.read_text(encoding="utf-8")) or []:
+            if isinstance(item, dict) and item.get("text") and item.get("category"):
+                intent = "report_" + str(item["category"]).split(".", 1)[-1] if item["category"] == "other" \
+                    else "report_" + str(item["category"]).replace(".", "_")
+                text = re.sub(r"\s+", " ", str(item["text"])).strip()
+                samples.setdefault(intent, []).append(text.replace("[", "【").replace("]", "】"))
+        outputs[OUT_SAMPLES] = render_nlu(
+            samples, "HELD-OUT: work_orders/seed/sample_requests.yaml (another author's requests). Never train on these."
+        ).replace("from nlu/corpus/ - edit the corpus, not this file", "from work_orders/seed/sample_requests.yaml")
+    return outputs
 
 
 def main(argv: list[str] | None = None) -> int:
