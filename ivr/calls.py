@@ -77,6 +77,26 @@ class CallRecords:
                 q = q.where(Call.controller == controller)
             return list((await session.scalars(q)).all())
 
+    @staticmethod
+    async def containment_rate(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> float | None:
+        """Bot containment: inbound calls settled by the bot alone (outcome `answered`: no human, no order)
+        ÷ inbound calls that ended, started in [start, end). Calls that failed on our side are left out."""
+        finished = (CallOutcome.answered, CallOutcome.work_order, CallOutcome.transferred, CallOutcome.abandoned)
+        row = (
+            await session.execute(
+                select(
+                    func.count(Call.id),
+                    func.count(Call.id).filter(Call.outcome == CallOutcome.answered.value),
+                ).where(
+                    Call.direction == "in",
+                    Call.started_at >= start,
+                    Call.started_at < end,
+                    Call.outcome.in_([o.value for o in finished]),
+                )
+            )
+        ).one()
+        return round(row[1] / row[0], 4) if row[0] else None
+
     # -- reading (API) --------------------------------------------------------------------------
     @staticmethod
     async def get(session: AsyncSession, call_id: str) -> Call:

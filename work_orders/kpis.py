@@ -8,8 +8,7 @@ import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from work_orders.models import Satisfaction, Status, WorkOrder
@@ -89,7 +88,7 @@ async def compute(
             total[name] += v
         if key is not None:
             groups.append({"key": k, "name": _name(tax, group_by, k), **counts, **rates(counts)})
-    source = containment or calls_table_containment
+    source = containment or no_containment
     return {
         "from": start,
         "to": end,
@@ -110,23 +109,9 @@ def _name(tax: Taxonomy, group_by: str | None, code: str | None) -> str | None:
     return d.name if d else code
 
 
-async def calls_table_containment(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> float | None:
-    """Share of calls settled by the bot alone, from a `calls` table with columns started_at, handled_by
-    ('bot' | 'human' | ...) and work_order_id, once the telephony package writes one; None until then."""
-    exists = (
-        "SELECT to_regclass('calls') IS NOT NULL" if session.bind.dialect.name == "postgresql"
-        else "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'calls'"
-    )
-    if not await session.scalar(text(exists)):
-        return None
-    try:
-        async with session.begin_nested():
-            row = (await session.execute(text(
-                "SELECT count(*), count(*) FILTER (WHERE handled_by = 'bot' AND work_order_id IS NULL) "
-                "FROM calls WHERE started_at >= :s AND started_at < :e"), {"s": start, "e": end})).one()
-    except DBAPIError:  # a calls table of another shape: no figure rather than a wrong one
-        return None
-    return round(row[1] / row[0], 4) if row[0] else None
+async def no_containment(session: AsyncSession, start: dt.datetime, end: dt.datetime) -> float | None:
+    """Without call records there is no containment figure (rather than a wrong one)."""
+    return None
 
 
 def to_csv(result: dict[str, Any]) -> str:

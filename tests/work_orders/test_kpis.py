@@ -9,6 +9,8 @@ import io
 import httpx
 import pytest
 
+from hotline.container import Container
+from ivr.models import CallOutcome
 from tests.work_orders.conftest import START, Clock, act, create
 
 pytestmark = [
@@ -56,8 +58,30 @@ async def build(client: httpx.AsyncClient, headers: dict, clock: Clock) -> dict[
     return o
 
 
-async def test_kpis_match_hand_computed_figures(client: httpx.AsyncClient, headers: dict, clock: Clock) -> None:
+async def add_calls(container: Container) -> None:
+    """Five inbound calls on the day: 2 settled by the bot, 1 order, 1 transferred, 1 failed (left out)
+    → containment 2/4 = 0.5; an outbound survey call and a next-day call don't count."""
+    calls = container.calls
+    outcomes = [CallOutcome.answered, CallOutcome.answered, CallOutcome.work_order, CallOutcome.transferred,
+                CallOutcome.failed]
+    for i, outcome in enumerate(outcomes):
+        await calls.start(f"k{i}", f"1390000000{i}")
+        await calls.finish(f"k{i}", outcome)
+    await calls.start("out", "13900000009", direction="out")
+    await calls.finish("out", CallOutcome.answered)
+    await calls.update("out", started_at=START)
+    await calls.start("late", "13900000008")
+    await calls.finish("late", CallOutcome.answered)
+    await calls.update("late", started_at=START + dt.timedelta(days=3))
+    for i in range(5):
+        await calls.update(f"k{i}", started_at=START + dt.timedelta(minutes=i))
+
+
+async def test_kpis_match_hand_computed_figures(
+    client: httpx.AsyncClient, headers: dict, clock: Clock, container: Container
+) -> None:
     await build(client, headers, clock)
+    await add_calls(container)
     sup = headers["supervisor"]
     r = await client.get("/v1/stats/kpis?from=2026-11-25&to=2026-11-26&group_by=department", headers=sup)
     assert r.status_code == 200, r.text
@@ -74,7 +98,7 @@ async def test_kpis_match_hand_computed_figures(client: httpx.AsyncClient, heade
                                   "return_rate", "satisfaction_rate", "repeat_call_rate",
                                   "bot_containment_rate")} == {
         "response_rate": 0.5, "resolution_rate": 0.3333, "on_time_rate": 1.0, "completion_rate": 0.6,
-        "return_rate": 0.2, "satisfaction_rate": 0.6667, "repeat_call_rate": 0.1667, "bot_containment_rate": None,
+        "return_rate": 0.2, "satisfaction_rate": 0.6667, "repeat_call_rate": 0.1667, "bot_containment_rate": 0.5,
     }
     groups = {g["key"]: g for g in body["groups"]}
     assert set(groups) == {"municipal", "water", "district.qingshan"}
