@@ -266,6 +266,9 @@ async def _relay(ws: WebSocket, channels: list[str], first: list[dict[str, Any]]
                                            return_when=asyncio.FIRST_COMPLETED)
         for t in pending:
             t.cancel()
+        for t in done:
+            if not t.cancelled():
+                t.exception()  # a closed socket ends the relay; nothing to report
     except WebSocketDisconnect:
         pass
     finally:

@@ -43,6 +43,14 @@ class ScreenPop:
         self.kb = kb
         self.work_orders = work_orders
 
+    async def warm(self) -> None:
+        """Build the KB index now, so the first screen pop doesn't pay for it."""
+        if self.kb is not None:
+            try:
+                await self.kb.search("热线", limit=1)
+            except Exception:  # noqa: BLE001 - suggestions only
+                log.exception("KB warm-up failed")
+
     async def build(self, entry: QueueEntry, now: float) -> dict[str, Any]:
         async with self.db.session() as session:
             call = await session.get(Call, entry.call_id)

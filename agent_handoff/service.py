@@ -90,6 +90,7 @@ class HandoffService:
         # Load TTS before taking calls: importing TensorFlow holds the GIL for seconds and would stall the loop.
         await self.sounds.warm_up([media.position_text(1, 0, False), media.CALLBACK_CONFIRMED,
                                    media.GREETING_CALLBACK, media.SURVEY_THANKS, media.SURVEY_NO_INPUT])
+        await self.popups.warm()
         ev = self.ari.events
         ev.on("StasisStart", self._on_start)
         ev.on("StasisEnd", self._on_end)
