@@ -23,12 +23,14 @@ import uvicorn
 
 from hotline.app import create_app
 from hotline.container import Container
+from tests import services
 from tests.conftest import PASSWORD, REPO_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--lang=zh-CN"]
 SHOTS = REPO_ROOT / "artifacts" / "screenshots"
+WEB_REDIS_DB = 10
 VIEWPORT = {"width": 1366, "height": 768}  # a normal laptop screen
 
 
@@ -39,6 +41,13 @@ def _ready() -> bool:
         return False
     return Path(CHROMIUM).exists() and shutil.which("fc-list") is not None and bool(
         subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout.strip())
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Its own Redis database: another suite's flushdb (DB 9) running beside this one can't wipe live state."""
+    services.ensure_redis()
+    return f"redis://127.0.0.1:{services.REDIS_PORT}/{WEB_REDIS_DB}"
 
 
 @pytest.fixture(scope="session")
@@ -111,6 +120,14 @@ class LiveServer:
 @pytest.fixture
 async def live(container: Container) -> AsyncIterator[LiveServer]:
     async with LiveServer(container) as server:
+        yield server
+
+
+@pytest.fixture
+async def seats_live(seats: Container) -> AsyncIterator[LiveServer]:
+    """The app over the seats stack (`seats` from tests.agent_handoff.conftest, imported by the test modules).
+    Ask for it before `page`, so the page closes before the server stops."""
+    async with LiveServer(seats) as server:
         yield server
 
 

@@ -5,7 +5,7 @@ import { $, badge, every, fill, fmtSeconds, fmtTime, h, label, LABELS, msg, opti
 const me = guard(["agent", "supervisor", "admin"]);
 topbar("agent", "坐席工作台");
 
-const S = { agent: null, pop: null, callRef: null, categories: [], districts: [], idem: null };
+const S = { agent: null, pop: null, callRef: null, categories: [], districts: [], idem: null, connected: new Set() };
 const SLOT_NAMES = { address: "地址", district: "区县", category: "分类", description: "诉求", caller_name: "称呼",
   urgency: "紧急程度", time: "时间", place: "地点", company: "单位", amount: "金额" };
 
@@ -33,7 +33,7 @@ function showAgent(agent) {
   $("#seat-controls").classList.toggle("hidden", !agent);
   $("#go-available").disabled = !["paused", "wrap_up"].includes(state);
   $("#go-paused").disabled = !["available", "wrap_up"].includes(state);
-  $("#wrap-done").disabled = state !== "wrap_up" && !S.callRef;
+  $("#wrap-box").classList.toggle("hidden", !(state === "wrap_up" || S.callRef));
 }
 
 async function refreshAgent() {
@@ -67,6 +67,13 @@ $("#seat-logout").onclick = async () => {
 // ------------------------------------------------------------------ screen pop
 function catName(code) { return S.categories.find((c) => c.code === code)?.name || code || "—"; }
 
+function slotText(k, v) {
+  if (k === "district") return S.districts.find((d) => d.code === v)?.name || String(v);
+  if (k === "category") return catName(v);
+  if (k === "urgency") return label("urgency", v);
+  return typeof v === "object" ? JSON.stringify(v) : String(v);
+}
+
 function turnLines(t) {
   const out = [];
   const said = t.text || (t.dtmf ? `按键 ${t.dtmf}` : "");
@@ -87,7 +94,10 @@ function showPop(pop) {
   $("#call-box").classList.toggle("hidden", !pop);
   if (!pop) return;
   S.callRef = pop.call_id;
-  setCallStatus(pop.state || (pop.type === "offer" ? "offered" : "connected"));
+  $("#wrap-box").classList.remove("hidden");
+  // the pop may arrive after the agent already answered (it is built while the phone rings)
+  const answered = S.connected.has(pop.call_id) || (S.agent?.state === "on_call" && S.agent.call_id === pop.call_id);
+  setCallStatus(pop.state || (answered ? "connected" : "offered"));
   $("#caller").textContent = pop.caller || "未知号码";
   $("#call-meta").textContent = `队列 ${pop.queue} · ${label("priority", pop.priority)}${pop.skill ? ` · 技能 ${pop.skill}` : ""} · 已等待 ${fmtSeconds(pop.waited_seconds)}`;
   const bot = pop.bot || {};
@@ -97,7 +107,7 @@ function showPop(pop) {
     h("dt", {}, "分类"), h("dd", { id: "bot-category" }, catName(bot.category)),
     bot.summary ? [h("dt", {}, "摘要"), h("dd", {}, bot.summary)] : null,
     bot.reason ? [h("dt", {}, "转人工原因"), h("dd", {}, bot.reason)] : null,
-    slots.map(([k, v]) => [h("dt", {}, SLOT_NAMES[k] || k), h("dd", {}, typeof v === "object" ? JSON.stringify(v) : String(v))]));
+    slots.map(([k, v]) => [h("dt", {}, SLOT_NAMES[k] || k), h("dd", {}, slotText(k, v))]));
   fill($("#transcript"), (pop.transcript || []).map(turnLines));
   countTranscript();
   fill($("#previous-orders"), table([
@@ -123,9 +133,10 @@ function onMessage(m) {
   switch (m.type) {
     case "offer": case "pop": case "connected_pop":
       showPop(m);
-      toast("新来电：请在话机上接听", "warn");
+      if ($("#call-status").dataset.state === "offered") toast("新来电：请在话机上接听", "warn");
       break;
     case "connected":
+      S.connected.add(m.call_id);
       if (S.pop?.call_id === m.call_id) setCallStatus("connected");
       break;
     case "transcript":
@@ -142,7 +153,10 @@ function onMessage(m) {
       break;
     case "transfer_answered": toast("部门已接听，可完成转接"); break;
     case "transfer_failed": toast(`转接未成功：${m.reason || "对方未接听"}`, "error"); break;
-    case "state": refreshAgent(); break;
+    case "state":
+      if (S.agent) showAgent({ ...S.agent, state: m.state, reason: m.reason, call_id: m.call_id, since: new Date().toISOString() });
+      refreshAgent();
+      break;
     default: if (m.call_id && m.transcript) showPop(m);
   }
 }
@@ -239,9 +253,9 @@ $("#wrap-done").onclick = async () => {
   if (S.agent?.call_id || S.callRef) json.call_id = S.agent?.call_id || S.callRef;
   const a = await call(() => post("/agents/me/wrap-up", json), "话后小结已保存");
   if (a) {
-    showAgent(a);
-    showPop(null);
     S.callRef = null;
+    showPop(null);
+    showAgent(a);
     prefill({});
   }
 };

@@ -17,11 +17,14 @@ function card(id, k, v, hint) {
     h("div", { class: "k" }, k));
 }
 
+let lastOrders = null;
 async function refreshKpis() {
   const q = `from=${today()}&to=${today()}`;
   const [k, c] = await Promise.all([api(`/stats/kpis?${q}`), api(`/stats/calls?${q}`).catch(() => null)]);
   const t = k.total;
   const ct = c?.total;
+  if (lastOrders !== null && t.orders !== lastOrders) setTimeout(() => charts(), 0);  // new orders: redraw hotspots
+  lastOrders = t.orders;
   fill($("#kpi-cards"),
     card("kpi-orders", "今日受理工单", t.orders), card("kpi-resolved", "已办结", t.resolved),
     card("kpi-completion", "办结率", pct(t.completion_rate)), card("kpi-response", "按时签收率", pct(t.response_rate)),
