@@ -3,7 +3,7 @@ import { api, download, errorText, guard } from "./api.js";
 import { $, $$, fill, fmtTime, h, label, LABELS, msg, options, table, toast, topbar } from "./dom.js";
 import { crud } from "./crud.js";
 
-guard(["admin"]);
+await guard(["admin"]);
 topbar("admin", "管理后台");
 
 // ------------------------------------------------------------------ tabs

@@ -2,7 +2,7 @@
 import { api, errorText, guard, wsUrl } from "./api.js";
 import { $, badge, every, fill, fmtSeconds, fmtTime, h, label, LABELS, msg, options, table, toast, topbar } from "./dom.js";
 
-const me = guard(["agent", "supervisor", "admin"]);
+const me = await guard(["agent", "supervisor", "admin"]);
 topbar("agent", "坐席工作台");
 
 const S = { agent: null, pop: null, callRef: null, categories: [], districts: [], idem: null, connected: new Set() };

@@ -54,18 +54,13 @@ export function errorText(e) {
   return `${head}：${detail || e.message}${allowed}`;
 }
 
-// Pages call this first: no session or the wrong role → back to the login page.
-export function guard(roles) {
+// Pages await this first: no session or the wrong role → back to the login page (the page's module stops here).
+export async function guard(roles) {
   const s = session();
-  if (!s?.token) {
-    location.href = `/console/?next=${encodeURIComponent(location.pathname)}`;
-    throw new Error("not logged in");
-  }
-  if (!roles.includes(s.role)) {
-    location.href = `/console/?msg=${encodeURIComponent("当前账号无权使用该页面")}`;
-    throw new Error("wrong role");
-  }
-  return s;
+  if (s?.token && roles.includes(s.role)) return s;
+  location.replace(s?.token ? `/console/?msg=${encodeURIComponent("当前账号无权使用该页面")}`
+    : `/console/?next=${encodeURIComponent(location.pathname)}`);
+  return new Promise(() => {}); // never resolves: nothing else on this page runs
 }
 
 export function wsUrl(path) {

@@ -1,6 +1,6 @@
 // Login: OAuth2 password flow → bearer token in sessionStorage → the console for the role.
 import { api, CONSOLES, errorText, saveSession, session } from "./api.js";
-import { $, msg } from "./dom.js";
+import { $, h, msg } from "./dom.js";
 
 const params = new URLSearchParams(location.search);
 if (params.get("msg")) msg($("#login-msg"), params.get("msg"), "warn");
@@ -13,7 +13,13 @@ function landing(role) {
 }
 
 const current = session();
-if (current?.token && landing(current.role)) location.replace(landing(current.role));
+if (current?.token && landing(current.role)) {
+  if (params.get("msg")) {  // sent here with a message: show it, offer the way back
+    $("#login-msg").append(h("p", {}, h("a", { href: landing(current.role) }, "返回我的工作台")));
+  } else {
+    location.replace(landing(current.role));
+  }
+}
 
 $("#login-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();

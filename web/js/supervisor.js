@@ -4,7 +4,7 @@ import { api, errorText, guard, wsUrl } from "./api.js";
 import { $, badge, every, fill, fmtSeconds, fmtTime, h, label, LABELS, msg, pct, table, topbar } from "./dom.js";
 import { columns, hbars } from "./charts.js";
 
-guard(["supervisor", "admin"]);
+await guard(["supervisor", "admin"]);
 topbar("supervisor", "监控大屏");
 
 const pad = (n) => String(n).padStart(2, "0");
