@@ -39,6 +39,7 @@ async def run_all(settings: Settings, api_port: int | None = None) -> int:
     print(
         "\n12345 hotline is running:\n"
         f"  API            {base}/v1   (OpenAPI docs: {base}/docs)\n"
+        f"  consoles       {base}/console/  (agent /console/agent, supervisor /console/supervisor, admin /console/admin)\n"
         f"  health         {base}/healthz  {base}/readyz  metrics: {base}/metrics\n"
         "  hotline phone  sip:12345@127.0.0.1:5060 (IVR controller; see README 'Placing a test call')\n"
         f"  admin login    user {settings.admin_user!r} (password from HOTLINE_ADMIN_PASSWORD or var/secrets/admin_password)\n"
