@@ -59,7 +59,6 @@ async def test_agent_takes_call_with_screen_pop_and_submits_order(seats: Contain
         await page.wait_for_selector("#agent-state[data-state=available]")
         await shot(page, "agent-idle")
 
-        await seats.kb.search("井盖松动", limit=1)  # a running hotline has its search index loaded
         asyncio.create_task(citizen.dial("12345"))
         ring = await phone.wait_call(15)  # the agent's phone rings ...
         rang = time.monotonic()
