@@ -168,6 +168,9 @@ async function restore(version) {
   } catch (err) { msg($("#kb-msg"), errorText(err)); }
 }
 
+$("#kb-file").addEventListener("change", () => {
+  $("#kb-file-name").textContent = $("#kb-file").files[0]?.name || "未选择（YAML 或 CSV）";
+});
 $("#kb-import").onclick = async () => {
   const file = $("#kb-file").files[0];
   if (!file) return msg($("#kb-import-report"), "请先选择 YAML 或 CSV 文件", "warn");
