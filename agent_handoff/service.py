@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import math
 import time
@@ -104,7 +105,31 @@ class HandoffService:
                 await self.ari.request("PUT", "/asterisk/modules/res_musiconhold.so")
             except AriError as exc:
                 log.warning("MOH reload failed: %s", exc)
+        await self.rebuild()
         self._loop_task = asyncio.create_task(self._dispatcher(), name="handoff-dispatcher")
+
+    async def rebuild(self) -> int:
+        """Queued calls the database knows but Redis doesn't (Redis lost, seats runtime restarted) rejoin the
+        queue in their original order, if their channel still exists."""
+        n = 0
+        for call in await self.calls.in_progress():
+            if call.queued_at is None or call.agent_answered_at is not None or await self.store.entry(call.id):
+                continue
+            try:
+                await self.ari.get_channel(call.id)
+            except AriError:
+                await self.calls.finish(call.id, CallOutcome.abandoned)
+                continue
+            entry = QueueEntry(call_id=call.id, channel_id=call.id, caller=call.caller,
+                               queue=call.queue or self.settings.handoff_default_queue,
+                               priority=call.priority or Priority.normal.value,
+                               skill=(call.context or {}).get("handoff_skill"),
+                               queued_at=call.queued_at.timestamp(), state="waiting")
+            await self.store.add_waiting(entry)
+            await self.store.map_channel(call.id, "caller", call.id)
+            await self._start_waiting(entry)
+            n += 1
+        return n
 
     async def stop(self) -> None:
         tasks = [t for t in [self._loop_task, *self._announcers.values(), *self._ring_timers.values(),
@@ -170,7 +195,7 @@ class HandoffService:
         entry = await self.store.entry(call_id)
         msg = {"type": "transcript", "call_id": call_id, "speaker": speaker, "text": text,
                "at": self.clock().isoformat()}
-        await self.store.r.publish(f"ah:ev:call:{call_id}", msg["text"])
+        await self.store.r.publish(f"ah:ev:call:{call_id}", json.dumps(msg, ensure_ascii=False))
         if entry and entry.agent_id:
             await self.store.publish_agent(entry.agent_id, msg)
 

@@ -11,7 +11,7 @@ Keys (prefix ``ah:``):
   ev:supervisor   pubsub queue/agent changes for dashboards
 
 Everything here may be lost: agent history and call records are in the database, and
-``HandoffService.rebuild()`` restores queue entries from the calls still marked as queued.
+``HandoffService.rebuild()`` (run at start) restores queue entries from the calls still marked as queued.
 """
 
 from __future__ import annotations
