@@ -37,6 +37,16 @@ class Utterance:
     speech_end: float  # time.monotonic() of the caller's last voiced audio (before the end silence)
     duration_ms: int
     truncated: bool = False
+    pause_id: int | None = None  # the Pause this utterance ended with, if speech never resumed after it
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """The caller has been silent for a moment mid-utterance: a speculative transcription may start.
+    If the utterance then ends without more speech, its `pause_id` matches and the result is used."""
+
+    pause_id: int
+    pcm16: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +88,7 @@ class Shutdown:
     reason: str = "shutdown"
 
 
-CallEvent = (Dtmf | Hangup | SpeechStart | Utterance | SpeechDiscarded | PlaybackDone | BotDone | Timeout
+CallEvent = (Dtmf | Hangup | SpeechStart | Utterance | Pause | SpeechDiscarded | PlaybackDone | BotDone | Timeout
              | MaxDuration | Shutdown)
 
 

@@ -70,6 +70,21 @@ async def prepare_speech(container: Any, recognizer: Recognizer, synthesizer: Sy
         kb.on_publish.append(on_publish)
 
 
+async def prerender_kb_answers(container: Any, synthesizer: Synthesizer) -> int:
+    """The spoken answers of published KB entries into the TTS cache (once; kept on disk)."""
+    from sqlalchemy import select
+
+    from knowledge_base.models import KbEntry
+
+    if not hasattr(synthesizer, "prerender"):
+        return 0
+    async with container.db.session() as session:
+        answers = (await session.scalars(select(KbEntry.spoken_answer).where(KbEntry.status == "published"))).all()
+    n = await synthesizer.prerender(answers)
+    log.info("KB spoken answers pre-rendered: %d new of %d", n, len(answers))
+    return n
+
+
 def ensure_asterisk() -> None:
     from hotline.services.asterisk import AsteriskService, ensure_installed
 
@@ -88,6 +103,7 @@ async def ivr_service(container: Any, *, start_asterisk: bool = True, lazy_model
             await asyncio.sleep(30)
     recognizer, synthesizer = build_speech(container.settings)
     await prepare_speech(container, recognizer, synthesizer, lazy=lazy_models)
+    background = asyncio.create_task(prerender_kb_answers(container, synthesizer), name="tts-prerender")
     delay = 1.0
     while True:
         controller = build_controller(container, recognizer=recognizer, synthesizer=synthesizer)
@@ -96,6 +112,7 @@ async def ivr_service(container: Any, *, start_asterisk: bool = True, lazy_model
             delay = 1.0
             await asyncio.Event().wait()
         except asyncio.CancelledError:
+            background.cancel()
             await controller.stop()
             await controller.ari.close()
             raise

@@ -30,7 +30,7 @@ from typing import Any
 from dialogue.schemas import TurnOut
 from ivr.controller import metrics, prompts
 from ivr.controller.events import (
-    BotDone, CallEvent, Counters, Dtmf, Hangup, MaxDuration, PlaybackDone, Shutdown, SpeechDiscarded,
+    BotDone, CallEvent, Counters, Dtmf, Hangup, MaxDuration, Pause, PlaybackDone, Shutdown, SpeechDiscarded,
     SpeechStart, Timeout, Utterance,
 )
 from ivr.controller.handover import Handover
@@ -121,6 +121,7 @@ class CallSession:
         self._tasks: set[asyncio.Task[Any]] = set()  # record writes: awaited at the end
         self._work: set[asyncio.Task[Any]] = set()  # audio input, timers, ASR/bot: cancelled at the end
         self._caller_sent = False
+        self._spec: tuple[int, asyncio.Future[tuple[str, float, int]]] | None = None  # speculative ASR
 
     # ================================================================== plumbing
     def post(self, ev: CallEvent) -> None:
@@ -196,6 +197,10 @@ class CallSession:
                 self._go(State.LISTENING, self.t.utterance)
             elif s is State.LISTENING:
                 self.deadline = time.monotonic() + self.t.utterance
+            return
+        if isinstance(ev, Pause):
+            if s in SPEECH_ACCEPTED or (s is State.MENU and not self.degraded):
+                self._speculate(ev)
             return
         if isinstance(ev, SpeechDiscarded):
             if s is State.LISTENING:
@@ -297,15 +302,30 @@ class CallSession:
             await self._hang_up()
 
     # ------------------------------------------------------------------ understanding
+    def _speculate(self, ev: Pause) -> None:
+        """Transcribe what the caller has said so far while waiting to know the utterance has ended."""
+        task = asyncio.ensure_future(self.understanding.transcribe(ev.pcm16))
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+        self._spec = (ev.pause_id, task)
+
     def _think(self, utt: Utterance) -> None:
         self.token += 1
         token = self.token
         self._go(State.THINKING, self.t.thinking)
-        caller = self._first_caller()
+        spec, self._spec = self._spec, None
+        early = spec[1] if spec is not None and utt.pause_id == spec[0] else None
 
         async def work() -> None:
+            t0 = time.perf_counter()
             try:
-                result = await self.understanding.understand(self.info.call_id, utt.pcm16, caller)
+                text, confidence, _ = await (early or self.understanding.transcribe(utt.pcm16))
+                asr_ms = int((time.perf_counter() - t0) * 1000)  # what the turn waited for ASR
+                if text:
+                    out, nlu_ms = await self.understanding.ask(self.info.call_id, text, self._first_caller())
+                    result = TurnResult(text, confidence, out, asr_ms, nlu_ms)
+                else:
+                    result = TurnResult("", 0.0, None, asr_ms, 0)
             except Exception:  # noqa: BLE001 - treated like a bot that is down
                 log.exception("understanding failed on call %s", self.info.call_id)
                 result = TurnResult("", 0.0, None, 0, 0)

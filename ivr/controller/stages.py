@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import wave
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from dialogue.schemas import TurnIn, TurnOut
-from ivr.controller.events import CallEvent, PlaybackDone, SpeechDiscarded, SpeechStart, Utterance
+from ivr.controller.events import CallEvent, Pause, PlaybackDone, SpeechDiscarded, SpeechStart, Utterance
 from ivr.speech.audio import resample
-from ivr.speech.base import Recognizer, Synthesizer
+from ivr.speech.base import Recognizer, Synthesizer, split_sentences
 from ivr.speech.vad import SpeechEnded, SpeechStarted, VadConfig, VoiceActivityDetector
 from ivr.speech.vad import SpeechDiscarded as VadDiscarded
 
@@ -45,13 +47,41 @@ class AudioInput:
     """
 
     def __init__(self, read_frame: Callable[[], Awaitable[bytes]], sink: Sink, *,
-                 vad: VoiceActivityDetector | None = None, record_dir: Path | None = None) -> None:
+                 vad: VoiceActivityDetector | None = None, record_dir: Path | None = None,
+                 pause_ms: int | None = 240) -> None:
         self.read_frame = read_frame
         self.sink = sink
         self.vad = vad or VoiceActivityDetector(default_vad_config())
         self.record_dir = record_dir
+        self.pause_ms = pause_ms  # None: no Pause events (no speculative transcription)
         self.frames = 0
         self._recording: wave.Wave_write | None = None
+        f = self.vad.cfg.frame_ms
+        self._preroll: deque[bytes] = deque(maxlen=max(1, self.vad.cfg.pre_roll_ms // f))
+        self._speech: list[bytes] | None = None  # frames of the utterance in progress
+        self._silent_frames = 0
+        self._pauses = 0
+        self._pause: int | None = None  # last Pause still valid (no speech since)
+
+    def _track(self, frame: bytes, events: list[object], now: float) -> None:
+        """Follow the utterance in progress to emit Pause events (speculative ASR)."""
+        self._preroll.append(frame)
+        if any(isinstance(e, SpeechStarted) for e in events):
+            self._speech, self._silent_frames, self._pause = list(self._preroll), 0, None
+            return
+        if any(isinstance(e, (SpeechEnded, VadDiscarded)) for e in events):
+            self._speech = None
+            return
+        if self._speech is None or self.pause_ms is None:
+            return
+        self._speech.append(frame)
+        silence = getattr(self.vad, "_silence_ms", 0)  # the VAD's own count of trailing silence
+        if silence == 0:
+            self._pause = None  # speech resumed: an earlier speculation is void
+        elif silence == self.pause_ms:
+            self._pauses += 1
+            self._pause = self._pauses
+            self.sink(Pause(self._pauses, b"".join(self._speech)))
 
     async def run(self) -> None:
         end_silence = self.vad.cfg.end_silence_ms / 1000
@@ -67,13 +97,17 @@ class AudioInput:
                 self.frames += 1
                 if self._recording is not None:
                     self._recording.writeframes(frame)
-                for ev in self.vad.feed(frame):
-                    now = time.monotonic()
+                events = self.vad.feed(frame)
+                now = time.monotonic()
+                pause = self._pause
+                self._track(frame, events, now)
+                for ev in events:
                     if isinstance(ev, SpeechStarted):
                         self.sink(SpeechStart(at=now))
                     elif isinstance(ev, SpeechEnded):
                         speech_end = now if ev.truncated else now - end_silence
-                        self.sink(Utterance(ev.pcm16, speech_end, ev.duration_ms, ev.truncated))
+                        self.sink(Utterance(ev.pcm16, speech_end, ev.duration_ms, ev.truncated,
+                                            None if ev.truncated else pause))
                     elif isinstance(ev, VadDiscarded):
                         self.sink(SpeechDiscarded())
         finally:
@@ -158,13 +192,27 @@ class Speaker:
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
+    def pieces(self, text: str) -> list[str]:
+        """What to synthesise one after the other: the whole text when it is cached (pre-rendered),
+        else sentences, the first cut at its first comma so the caller hears something sooner."""
+        is_cached = getattr(self.synthesizer, "is_cached", None)
+        if is_cached is not None and is_cached(text):
+            return [text]
+        parts = split_sentences(text)
+        if parts and len(parts[0]) > 12:
+            m = re.match(r"^(.{4,}?[，,、：:；;])(.+)$", parts[0])
+            if m:
+                parts = [m.group(1), m.group(2), *parts[1:]]
+        return parts
+
     async def _speak(self, text: str, token: int) -> None:
         t0 = time.perf_counter()
         jobs = []
         tts_ms = 0
         completed = False
         try:
-            async for audio in self.synthesizer.synthesize_stream(text):
+            for piece in self.pieces(text):
+                audio = await self.synthesizer.synthesize(piece)
                 pcm = resample(audio.pcm16, audio.sample_rate, self.output.sample_rate)
                 if not jobs:
                     tts_ms = int((time.perf_counter() - t0) * 1000)

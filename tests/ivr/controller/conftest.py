@@ -27,9 +27,9 @@ from ivr.speech.audio import resample
 from ivr.speech.base import REPO_ROOT, Recognizer, Synthesizer
 from ivr.testing.sip_caller import SipCall
 from tests.conftest import make_settings, reset_database
-from tests.nlu.conftest import rasa_model, rasa_server  # noqa: F401 - session fixtures reused here
 
 DEAD_RASA = "http://127.0.0.1:9"  # nothing listens: the dialogue degrades at once
+IVR_REDIS_DB = 7
 
 
 @dataclass
@@ -58,10 +58,13 @@ def speech_models() -> None:
 
 @pytest.fixture(scope="session")
 async def ivr_container(pg_url: str, redis_url: str, asterisk: AsteriskService) -> AsyncIterator[Container]:
-    settings = make_settings(pg_url, redis_url).model_copy(update=dict(
+    # A Redis database of its own: seat presence and queues left by other suites must not leak in.
+    ivr_redis = redis_url.rsplit("/", 1)[0] + f"/{IVR_REDIS_DB}"
+    settings = make_settings(pg_url, ivr_redis).model_copy(update=dict(
         ari_url=asterisk.ari_url, ari_user=asterisk.ari_user, ari_password=asterisk.ari_password,
     ))
     c = Container.build(settings)
+    await c.redis.flushdb()
     await reset_database(c.db)
     from hotline.seed import seed_all
 
@@ -149,51 +152,9 @@ def audio_between(call: SipCall, t0: float, t1: float | None = None) -> np.ndarr
     return np.concatenate(pk) if pk else np.zeros(0, np.int16)
 
 
+
 # ------------------------------------------------------------------------------------ the real bot
-ACTION_PORT = 5055  # config/rasa/endpoints.yml's default ACTION_ENDPOINT_URL
-
-
 @pytest.fixture(scope="session")
-def action_server(ivr_container: Container) -> Any:
-    """The custom-action server (nlu/actions) against this session's database and Redis.
-
-    Uses `hotline.services.rasa.start_action_server` when the bot package provides it; otherwise runs
-    rasa-sdk from the main environment. Either must exist for the bot to answer from the KB, raise orders
-    and hand off - without it these tests fail (never skip)."""
-    from hotline.services import rasa as rasa_svc
-
-    s = ivr_container.settings
-    env = dict(DATABASE_URL=s.database_url, REDIS_URL=s.redis_url, HOTLINE_ENV="test",
-               HOTLINE_SECRET_KEY=s.secret_key, HOTLINE_ADMIN_PASSWORD=s.admin_password)
-    starter = getattr(rasa_svc, "start_action_server", None)
-    if starter is not None:
-        server = starter(port=ACTION_PORT, env=env)
-        yield server
-        getattr(server, "stop", lambda: None)()
-        return
-    assert (REPO_ROOT / "nlu" / "actions" / "__init__.py").is_file(), "nlu/actions (custom actions) missing"
-    import os
-    import signal
-    import sys
-
-    import httpx
-
-    proc = subprocess.Popen([sys.executable, "-m", "rasa_sdk", "--actions", "nlu.actions", "--port", str(ACTION_PORT)],
-                            cwd=REPO_ROOT, env=dict(os.environ, **env), start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "action server exited"
-        try:
-            if httpx.get(f"http://127.0.0.1:{ACTION_PORT}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    yield proc
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(15)
-
-
-@pytest.fixture(scope="session")
-def bot_url(rasa_server: Any, action_server: Any) -> str:  # noqa: F811 - rasa_server comes from tests/nlu
+def bot_url(rasa_server: Any) -> str:
+    """The session's real Rasa server with the action server wired in (tests/conftest.py)."""
     return rasa_server.url

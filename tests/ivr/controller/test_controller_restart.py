@@ -51,7 +51,7 @@ async def test_killed_controller_caller_reaches_seat_and_restart_does_not_double
     async with AriClient(s.ari_url, s.ari_user, s.ari_password, start_events=False) as ari:
         await until(lambda: _app_registered(ari), 90, step=0.5)  # the controller process is up
 
-    async with SipPhone(local_port=5071, answer_after=0.3, user="agent1") as seat, \
+    async with SipPhone(local_port=5074, answer_after=0.3, user="agent4") as seat, \
             SipCaller(user="13800138009") as caller:
         call = await caller.dial("12345")
         await until(lambda: call.first_audio_after(0), 15)  # the greeting is playing: the call is live

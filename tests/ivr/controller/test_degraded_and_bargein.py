@@ -27,7 +27,7 @@ async def test_bot_down_menu_then_zero_reaches_a_seat(
     start_controller: ControllerFactory, speech: Speech, ivr_container: Container,
 ) -> None:
     ctl = await start_controller(rasa_url=DEAD_RASA)
-    async with SipPhone(local_port=5071, answer_after=0.3, user="agent1") as seat, \
+    async with SipPhone(local_port=5074, answer_after=0.3, user="agent4") as seat, \
             SipCaller(user="13800138001") as caller:
         call = await caller.dial("12345")
         call_id = (await until(lambda: list(ctl.active), 5))[0]

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from ivr.controller.events import CallEvent, PlaybackDone, SpeechStart, Utterance
+from ivr.controller.events import CallEvent, Pause, PlaybackDone, SpeechStart, Utterance
 from ivr.controller.stages import AudioInput, Speaker
 from ivr.media.rtp import RtpEndpoint
 from ivr.speech.audio import resample
@@ -31,9 +31,11 @@ async def test_audio_input_reports_speech_start_and_utterance(speech: Speech) ->
     await asyncio.sleep(0.2)
     task.cancel()
     kinds = [type(e) for e in events]
-    assert kinds == [SpeechStart, Utterance], kinds
-    utt = events[1]
-    assert isinstance(utt, Utterance)
+    assert kinds == [SpeechStart, Pause, Utterance], kinds  # Pause: 240 ms into the final silence
+    pause, utt = events[1], events[2]
+    assert isinstance(pause, Pause) and isinstance(utt, Utterance)
+    assert utt.pause_id == pause.pause_id  # no speech after the pause: the speculative transcript holds
+    assert abs(len(pause.pcm16) - len(utt.pcm16)) < 640 * 5
     assert abs(utt.duration_ms - len(pcm16) / 32) < 600
     assert "社保" in await speech.transcribe(np.frombuffer(resample(utt.pcm16, 16000, 8000), "<i2"))
 
