@@ -122,7 +122,7 @@ def model_path(nlu_dir: Path = NLU_DIR, cache_dir: Path = MODEL_CACHE) -> Path:
 
 
 def ensure_model(nlu_dir: Path = NLU_DIR, cache_dir: Path = MODEL_CACHE, *, quiet: bool = False) -> Path:
-    """Return the cached model for the current nlu/ inputs, training it first when it is missing (~1 min)."""
+    """Return the cached model for the current nlu/ inputs, training it first when it is missing (minutes)."""
     target = model_path(nlu_dir, cache_dir)
     if target.exists():
         log.info("rasa model cache hit: %s", target)
@@ -130,11 +130,13 @@ def ensure_model(nlu_dir: Path = NLU_DIR, cache_dir: Path = MODEL_CACHE, *, quie
     if not RASA_BIN.exists():
         ensure_installed(quiet=quiet)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    print(f"[rasa] training model {target.name} (about a minute; cached afterwards)", file=sys.stderr, flush=True)
+    print(f"[rasa] training model {target.name} (1-8 min on 2 cores depending on load; cached afterwards)", file=sys.stderr, flush=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".train-") as tmp:
         cmd = [str(RASA_BIN), "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
-               "--out", tmp, "--fixed-model-name", "model", "--quiet"]
+               "--out", tmp, "--fixed-model-name", "model"]
+        if quiet:
+            cmd.append("--quiet")  # also hides the per-epoch progress bars
         proc = subprocess.run(cmd, cwd=nlu_dir, env=_env(), text=True,
                               stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None)
         built = Path(tmp) / "model.tar.gz"
@@ -242,12 +244,21 @@ class RasaServer:
 _current: RasaServer | None = None
 
 
+def warm_up(url: str) -> None:
+    """The first turns load lazily (Rasa's graph, the action server's jieba dictionary and KB index):
+    run a KB question and a complaint once, off the clock, so real callers never wait for them."""
+    for text in ("社保卡丢了怎么办", "路灯不亮了"):
+        sender = f"warm-up-{os.getpid()}"
+        httpx.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=120)
+        httpx.post(f"{url}/conversations/{sender}/tracker/events", json=[{"event": "restart"}], timeout=30)
+
+
 def start_server(
     port: int = 5005,
     endpoints: Path | None = ENDPOINTS,
     *,
     model: Path | None = None,
-    timeout: float = 180.0,
+    timeout: float = 300.0,
     env: dict[str, str | int] | None = None,
 ) -> RasaServer:
     """Start ``rasa run --enable-api`` on 127.0.0.1:port and wait until /status reports the loaded model.

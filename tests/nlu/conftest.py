@@ -12,29 +12,9 @@ import pytest
 from hotline.services import rasa
 from tests import services
 
-RASA_TRACKER_TEST_DB = 10
-RASA_LOCK_TEST_DB = 11
-
-
-@pytest.fixture(scope="session")
-def rasa_model() -> Path:
-    rasa.ensure_installed()
-    return rasa.ensure_model()
-
-
-@pytest.fixture(scope="session")
-def rasa_server(rasa_model: Path) -> Iterator[rasa.RasaServer]:
-    services.ensure_redis()
-    server = rasa.start_server(
-        port=rasa.free_port(),
-        model=rasa_model,
-        env={"REDIS_PORT": services.REDIS_PORT, "RASA_TRACKER_DB": RASA_TRACKER_TEST_DB,
-             "RASA_LOCK_DB": RASA_LOCK_TEST_DB},
-    )
-    try:
-        yield server
-    finally:
-        rasa.stop_server()
+# rasa_model and rasa_server are session fixtures of tests/conftest.py (one Rasa per test session, with the
+# action server wired in); re-exported for conftests that import them from here.
+from tests.conftest import rasa_model, rasa_server  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")

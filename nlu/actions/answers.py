@@ -1,0 +1,102 @@
+"""Actions that answer: KB questions, fallback with two-strikes-then-human, handoff, emergencies, praise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from hotline import audit
+from nlu.actions.runtime import BOT, decision, handoff, runtime
+
+EMERGENCY_REPLIES = {
+    "emergency_fire": ("utter_emergency_fire", "119"),
+    "emergency_gas": ("utter_emergency_gas", "119"),
+    "emergency_crime": ("utter_emergency_crime", "110"),
+    "emergency_medical": ("utter_emergency_medical", "120"),
+}
+MAX_FAILURES = 2
+
+
+def _failed(tracker: Tracker, dispatcher: CollectingDispatcher, reason: str) -> list[dict[str, Any]]:
+    """First failure: ask to rephrase. Second: hand over to a person."""
+    failures = int(tracker.get_slot("failed_understandings") or 0) + 1
+    if failures >= MAX_FAILURES:
+        dispatcher.utter_message(response="utter_default")
+        dispatcher.utter_message(json_message=decision("human", handoff=handoff("general", "normal", reason)))
+        return [SlotSet("failed_understandings", 0)]
+    dispatcher.utter_message(response="utter_ask_rephrase")
+    dispatcher.utter_message(json_message=decision("fallback"))
+    return [SlotSet("failed_understandings", failures)]
+
+
+class AnswerFromKb(Action):
+    def name(self) -> str:
+        return "action_answer_from_kb"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        rt = await runtime()
+        text = (tracker.latest_message.get("text") or "").strip()
+        result = await rt.kb.search(text, None, limit=1) if text else None
+        if not result or not result.hits:
+            return _failed(tracker, dispatcher, "kb_no_answer")
+        hit = result.hits[0]
+        dispatcher.utter_message(text=hit.spoken_answer)
+        dispatcher.utter_message(json_message=decision("kb_answer", kb_entry_id=hit.id))
+        return [SlotSet("failed_understandings", 0)]
+
+
+class DefaultFallback(Action):
+    def name(self) -> str:
+        return "action_default_fallback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        return _failed(tracker, dispatcher, "not_understood")
+
+
+class Handoff(Action):
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        reason = "angry" if intent == "angry" else "caller_request"
+        priority = "urgent" if intent == "angry" else "normal"
+        category = tracker.get_slot("category")
+        dispatcher.utter_message(response="utter_handoff")
+        dispatcher.utter_message(json_message=decision("human", category=category, handoff=handoff("general", priority, reason)))
+        return [SlotSet("failed_understandings", 0)]
+
+
+class Emergency(Action):
+    def name(self) -> str:
+        return "action_emergency"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name") or "emergency_crime"
+        response, number = EMERGENCY_REPLIES.get(intent, EMERGENCY_REPLIES["emergency_crime"])
+        dispatcher.utter_message(response=response)
+        dispatcher.utter_message(response="utter_handoff")
+        dispatcher.utter_message(
+            json_message=decision("emergency", handoff=handoff("emergency", "emergency", f"{intent}:{number}"))
+        )
+        return []
+
+
+class RecordPraise(Action):
+    def name(self) -> str:
+        return "action_record_praise"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        rt = await runtime()
+        async with rt.db.session() as session:
+            audit.record(
+                session, BOT, "citizen.praise", "conversation", tracker.sender_id,
+                text=(tracker.latest_message.get("text") or "")[:500],
+            )
+            await session.commit()
+        dispatcher.utter_message(response="utter_praise_recorded")
+        dispatcher.utter_message(json_message=decision("chitchat"))
+        return []
