@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,11 +30,17 @@ class RasaClient:
 
     async def turn(self, sender: str, text: str, metadata: dict[str, Any]) -> BotTurn:
         try:
-            r = await self._http.post(
-                "/webhooks/rest/webhook", json={"sender": sender, "message": text, "metadata": metadata}
+            # The tracker's latest_message is not reliably the message just handled (Rasa 3.6 with a form
+            # active), so the intent comes from parsing the same text with the same model, in parallel.
+            r, p = await asyncio.gather(
+                self._http.post(
+                    "/webhooks/rest/webhook", json={"sender": sender, "message": text, "metadata": metadata}
+                ),
+                self._http.post("/model/parse", json={"text": text}),
             )
             r.raise_for_status()
-            messages = r.json()
+            p.raise_for_status()
+            messages, parsed = r.json(), p.json()
             t = await self._http.get(f"/conversations/{sender}/tracker", params={"include_events": "NONE"})
             t.raise_for_status()
             tracker = t.json()
@@ -41,8 +48,7 @@ class RasaClient:
             raise BotUnavailable(str(exc) or exc.__class__.__name__) from exc
         if not isinstance(messages, list):
             raise BotUnavailable("unexpected reply from the bot")
-        latest = tracker.get("latest_message") or {}
-        intent = latest.get("intent") or {}
+        intent = parsed.get("intent") or {}
         return BotTurn(
             messages=messages,
             intent=intent.get("name"),

@@ -6,7 +6,7 @@ PY=.venv/bin/python
 
 step() { printf '\n==> %s\n' "$*"; }
 
-for script in setup-speech.sh setup-rasa.sh setup-asterisk.sh; do
+for script in setup-speech.sh setup-rasa.sh setup-actions.sh setup-asterisk.sh setup-web.sh; do
   if [ -x "scripts/$script" ] || [ -f "scripts/$script" ]; then
     step "$script"
     bash "scripts/$script"

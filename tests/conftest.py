@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -19,6 +20,10 @@ from hotline.db import Base, Database, import_all_models
 from hotline.migrate import upgrade
 from hotline.security import hash_password
 from tests import services
+
+if TYPE_CHECKING:
+    from hotline.services.actions import ActionServer
+    from hotline.services.rasa import RasaServer
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 import_all_models()
@@ -47,6 +52,48 @@ async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def redis_url() -> str:
     services.ensure_redis()
     return f"redis://127.0.0.1:{services.REDIS_PORT}/{TEST_REDIS_DB}"
+
+
+RASA_TRACKER_TEST_DB = 10
+RASA_LOCK_TEST_DB = 11
+
+
+@pytest.fixture(scope="session")
+def rasa_model() -> Path:
+    from hotline.services import rasa
+
+    rasa.ensure_installed()
+    return rasa.ensure_model()
+
+
+@pytest.fixture(scope="session")
+def action_server(pg_url: str, redis_url: str) -> Iterator["ActionServer"]:
+    """The real rasa-sdk action server, on the session's PostgreSQL test database."""
+    from hotline.services import actions, rasa
+
+    server = actions.start_server(rasa.free_port(), env={"DATABASE_URL": pg_url, "REDIS_URL": redis_url,
+                                                          "HOTLINE_ENV": "test"})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def rasa_server(rasa_model: Path, action_server: "ActionServer") -> Iterator["RasaServer"]:
+    """One real `rasa run --enable-api` per session, trackers in Redis test DBs, actions wired in."""
+    from hotline.services import rasa
+
+    services.ensure_redis()
+    server = rasa.start_server(
+        port=rasa.free_port(),
+        model=rasa_model,
+        env={"REDIS_PORT": services.REDIS_PORT, "RASA_TRACKER_DB": RASA_TRACKER_TEST_DB,
+             "RASA_LOCK_DB": RASA_LOCK_TEST_DB, "ACTION_ENDPOINT_URL": action_server.webhook},
+    )
+    rasa.warm_up(server.url)
+    try:
+        yield server
+    finally:
+        rasa.stop_server()
 
 
 @pytest.fixture(params=["postgresql"])
