@@ -70,6 +70,7 @@ class Container:
         ]
 
     def __post_init__(self) -> None:
+        self.work_orders.containment = self.calls.containment_rate
         self.readiness_checks.setdefault("rasa", self.rasa.ready)
         self.handoff = HandoffService(self.settings, self.db, self.redis, kb=self.kb, work_orders=self.work_orders)
         from work_orders.taxonomy import seed_work_orders
