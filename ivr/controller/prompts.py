@@ -34,14 +34,14 @@ FIXED_PROMPTS = [
 
 def ticket_readback(ticket: str, response_deadline: str | None = None, department: str | None = None) -> str:
     """The ticket read back digit by digit (text_norm reads 20261125-0042 as 二零二六一一二五杠零零四二)."""
-    text = f"您的工单已受理，工单编号是{ticket}，再说一遍，{ticket}。"
-    if department:
-        text += f"已转交{department}办理。"
+    return f"您的工单已受理，工单编号是{ticket}，再说一遍，{ticket}。" + promised_response(response_deadline, department)
+
+
+def promised_response(response_deadline: str | None = None, department: str | None = None) -> str:
+    text = f"已转交{department}办理。" if department else ""
     if response_deadline:
-        text += f"承办部门将在{response_deadline}前响应。"
-    else:
-        text += "承办部门将在两小时内响应。"
-    return text
+        return text + f"承办部门将在{response_deadline}前响应。"
+    return text + "承办部门将在两小时内响应。"
 
 
 def deadline_text(deadline: str | None) -> str | None:

@@ -386,9 +386,11 @@ class CallSession:
         if out.work_order is not None and out.work_order.ticket:
             self.ticket = out.work_order.ticket
             text = reply
+            deadline = prompts.deadline_text(out.work_order.response_deadline)
             if self.ticket not in reply:
-                text += prompts.ticket_readback(self.ticket, prompts.deadline_text(out.work_order.response_deadline),
-                                                out.work_order.department)
+                text += prompts.ticket_readback(self.ticket, deadline, out.work_order.department)
+            elif "响应" not in reply:  # the bot read the ticket; the promised response time is ours to add
+                text += prompts.promised_response(deadline, out.work_order.department)
             self._pend(PendingTurn(result, speech_end, text))
             self.n.no_match = 0
             self.say(State.READBACK, text + prompts.ANYTHING_ELSE, then=State.LISTENING)

@@ -80,6 +80,15 @@ async def speech(speech_models: None, ivr_container: Container) -> Speech:
     return Speech(recognizer, synthesizer, {})
 
 
+@pytest.fixture(scope="session")
+async def seats(ivr_container: Container) -> AsyncIterator[None]:
+    """The seats runtime (agent_handoff: the hotline-seats Stasis app and its dispatcher), once per session
+    (HandoffService cannot be started again after stop())."""
+    await ivr_container.handoff.start()
+    yield
+    await ivr_container.handoff.stop()
+
+
 ControllerFactory = Callable[..., Awaitable[IvrController]]
 
 

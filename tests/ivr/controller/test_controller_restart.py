@@ -9,11 +9,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from hotline.container import Container
-from ivr.ari import AriClient, AriError
 from ivr.calls import CallRecords
 from ivr.models import CallOutcome
 from ivr.speech.base import REPO_ROOT
@@ -22,34 +22,29 @@ from tests.ivr.controller.conftest import DEAD_RASA, ControllerFactory, Speech, 
 
 
 @pytest.fixture
-def controller_process(ivr_container: Container, speech: Speech) -> Iterator[subprocess.Popen[bytes]]:
+def controller_process(ivr_container: Container, speech: Speech,
+                       tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     s = ivr_container.settings
     env = dict(os.environ, HOTLINE_ENV="test", DATABASE_URL=s.database_url, REDIS_URL=s.redis_url,
                HOTLINE_SECRET_KEY=s.secret_key, HOTLINE_ADMIN_PASSWORD=s.admin_password,
                HOTLINE_ARI_URL=s.ari_url, HOTLINE_ARI_USER=s.ari_user, HOTLINE_ARI_PASSWORD=s.ari_password,
                HOTLINE_RASA_URL=DEAD_RASA, HOTLINE_TTS_CACHE_DIR=str(s.tts_cache_dir))
-    proc = subprocess.Popen([sys.executable, "-m", "ivr.controller", "--lazy-models"], cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    log = tmp_path / "controller.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "ivr.controller", "--lazy-models"], cwd=REPO_ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc.log = log  # type: ignore[attr-defined]
     yield proc
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
 
 
-async def _app_registered(ari: AriClient) -> bool:
-    try:
-        await ari.application("hotline")
-        return True
-    except AriError:
-        return False
-
-
 async def test_killed_controller_caller_reaches_seat_and_restart_does_not_double_handle(
     controller_process: subprocess.Popen[bytes], start_controller: ControllerFactory, ivr_container: Container,
 ) -> None:
-    s = ivr_container.settings
-    async with AriClient(s.ari_url, s.ari_user, s.ari_password, start_events=False) as ari:
-        await until(lambda: _app_registered(ari), 90, step=0.5)  # the controller process is up
+    log: Path = controller_process.log  # type: ignore[attr-defined]
+    await until(lambda: "serving app" in log.read_text(errors="replace"), 90, step=0.5)  # the process is up
 
     async with SipPhone(local_port=5074, answer_after=0.3, user="agent4") as seat, \
             SipCaller(user="13800138009") as caller:

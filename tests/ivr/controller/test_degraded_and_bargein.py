@@ -33,7 +33,7 @@ async def test_bot_down_menu_then_zero_reaches_a_seat(
         call_id = (await until(lambda: list(ctl.active), 5))[0]
         greeting_end = await wait_bot_silent(call)
         greeting = await speech.transcribe(audio_between(call, 0))
-        assert "热线" in greeting or "青山" in greeting, greeting
+        assert any(w in greeting for w in ("热线", "青山", "一二三四五", "客服")), greeting
 
         t_said = await call.play(await speech.caller_pcm("社保卡丢了怎么办"))
         first_reply = await until(lambda: call.first_audio_after(t_said), 10)
@@ -93,29 +93,25 @@ async def test_barge_in_stops_the_bot_within_300ms(start_controller: ControllerF
 
 
 async def test_zero_hands_the_call_to_the_seats_api(
-    start_controller: ControllerFactory, ivr_container: Container,
+    start_controller: ControllerFactory, ivr_container: Container, seats: None,
 ) -> None:
     """Keypad 0 at any time → TRANSFER → HandoffService.enqueue: the seats own the channel (waiting for an
     agent) and the controller lets go of it."""
-    await ivr_container.handoff.start()
-    try:
-        ctl = await start_controller(rasa_url=DEAD_RASA, seats=True)
-        async with SipCaller(user="13800138005") as caller:
-            call = await caller.dial("12345")
-            call_id = (await until(lambda: list(ctl.active), 5))[0]
-            await until(lambda: call.first_audio_after(0), 10)
-            await call.send_dtmf("0")  # during the greeting
-            await until(lambda: call_id in ctl.finished, 20)
-            session = ctl.finished[call_id]
-            assert session.handed_to == "seats"
-            assert session.history[-3:] == ["transfer", "waiting_agent", "ended"]
-            assert await ivr_container.handoff.position(call_id) == 1
-            record = await _record(ivr_container, call_id)
-            assert record.queue == ivr_container.settings.handoff_default_queue
-            assert record.context.get("handoff_reason") == "dtmf_0"
-            assert record.outcome == CallOutcome.in_progress.value  # the seat side finishes it
-            await call.hangup()
-        finished = await until(lambda: _finished(ivr_container, call_id), 10)
-        assert finished.outcome == CallOutcome.abandoned.value  # hung up while waiting for an agent
-    finally:
-        await ivr_container.handoff.stop()
+    ctl = await start_controller(rasa_url=DEAD_RASA, seats=True)
+    async with SipCaller(user="13800138005") as caller:
+        call = await caller.dial("12345")
+        call_id = (await until(lambda: list(ctl.active), 5))[0]
+        await until(lambda: call.first_audio_after(0), 10)
+        await call.send_dtmf("0")  # during the greeting
+        await until(lambda: call_id in ctl.finished, 20)
+        session = ctl.finished[call_id]
+        assert session.handed_to == "seats"
+        assert session.history[-3:] == ["transfer", "waiting_agent", "ended"]
+        assert await ivr_container.handoff.position(call_id) == 1
+        record = await _record(ivr_container, call_id)
+        assert record.queue == ivr_container.settings.handoff_default_queue
+        assert record.context.get("handoff_reason") == "dtmf_0"
+        assert record.outcome == CallOutcome.in_progress.value  # the seat side finishes it
+        await call.hangup()
+    finished = await until(lambda: _finished(ivr_container, call_id), 10)
+    assert finished.outcome == CallOutcome.abandoned.value  # hung up while waiting for an agent
