@@ -30,7 +30,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--lang=zh-CN"]
 SHOTS = REPO_ROOT / "artifacts" / "screenshots"
-WEB_REDIS_DB = 10
+WEB_REDIS_DB = 8  # apart from the Rasa tracker/lock test DBs (10, 11)
 VIEWPORT = {"width": 1366, "height": 768}  # a normal laptop screen
 
 
