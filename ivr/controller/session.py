@@ -199,7 +199,7 @@ class CallSession:
                 self.deadline = time.monotonic() + self.t.utterance
             return
         if isinstance(ev, Pause):
-            if s in SPEECH_ACCEPTED or (s is State.MENU and not self.degraded):
+            if s in SPEECH_ACCEPTED or s is State.MENU:
                 self._speculate(ev)
             return
         if isinstance(ev, SpeechDiscarded):
@@ -207,7 +207,7 @@ class CallSession:
                 self.deadline = time.monotonic() + self.t.no_input
             return
         if isinstance(ev, Utterance):
-            if s in SPEECH_ACCEPTED or (s is State.MENU and not self.degraded):
+            if s in SPEECH_ACCEPTED or s is State.MENU:  # in a degraded menu too: the bot may be back
                 self.speaker.stop()
                 self._think(ev)
             return
