@@ -65,8 +65,13 @@ async def seats(pg_url: str, redis_url: str, asterisk: AsteriskService,
     await c.start()
     await c.handoff.start()
     yield c
-    await _clean_asterisk(c.handoff)
-    await c.close()
+    # Bounded teardown: a stuck ARI call or websocket close must fail loudly, not hang the suite.
+    for name, step in (("clean asterisk", _clean_asterisk(c.handoff)), ("close container", c.close())):
+        try:
+            await asyncio.wait_for(step, 20)
+        except TimeoutError:
+            print(f"seats fixture teardown: {name} took over 20 s")
+            raise
 
 
 async def _clean_asterisk(svc: HandoffService) -> None:
@@ -129,11 +134,18 @@ class Bot:
 @pytest.fixture
 async def bot(seats: Container, asterisk: AsteriskService) -> AsyncIterator[Bot]:
     client = AriClient(asterisk.ari_url, asterisk.ari_user, asterisk.ari_password, app="hotline")
-    async with client:
+    await client.__aenter__()
+    try:
         await client.events.wait_connected(10)
         b = Bot(client, seats.handoff)
         client.events.on("StasisStart", b.on_start)
         yield b
+    finally:
+        try:
+            await asyncio.wait_for(client.__aexit__(None, None, None), 20)
+        except TimeoutError:
+            print("bot fixture teardown: closing the ARI client took over 20 s")
+            raise
 
 
 async def until(cond: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "") -> None:
