@@ -82,26 +82,17 @@ async def archive_entry(
     return await container.kb.archive(session, admin, entry_id, version)
 
 
-@router.post("/entries/{entry_id}/publish", response_model=EntryOut)
-async def publish_entry(
+@router.post("/entries/{entry_id}/{action}", response_model=EntryOut)
+async def change_status(
     entry_id: int,
+    action: Literal["publish", "unpublish"],
     container: ContainerDep,
     session: SessionDep,
     admin: AdminUser,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> KbEntry:
-    return await container.kb.publish(session, admin, entry_id, version)
-
-
-@router.post("/entries/{entry_id}/unpublish", response_model=EntryOut)
-async def unpublish_entry(
-    entry_id: int,
-    container: ContainerDep,
-    session: SessionDep,
-    admin: AdminUser,
-    version: Annotated[int | None, Query(ge=1)] = None,
-) -> KbEntry:
-    return await container.kb.unpublish(session, admin, entry_id, version)
+    """Explicit publishing: `publish` (draft → published) or `unpublish` (published → draft)."""
+    return await getattr(container.kb, action)(session, admin, entry_id, version)
 
 
 @router.get("/entries/{entry_id}/versions", response_model=list[VersionOut])
