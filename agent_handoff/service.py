@@ -38,6 +38,7 @@ from agent_handoff.agents import AgentService
 from agent_handoff.media import SoundLibrary
 from agent_handoff.models import AgentState, Priority
 from agent_handoff.screenpop import ScreenPop
+from hotline.tasks import cancel_and_wait, wait_event
 from agent_handoff.store import AgentLive, QueueEntry, SeatStore
 from config.settings import Settings
 from hotline.db import Database, utcnow
@@ -134,9 +135,7 @@ class HandoffService:
     async def stop(self) -> None:
         tasks = [t for t in [self._loop_task, *self._announcers.values(), *self._ring_timers.values(),
                              *self._tasks] if t is not None]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
         self._loop_task = None
         await self.ari.close()
 
@@ -349,10 +348,7 @@ class HandoffService:
     async def _dispatcher(self) -> None:
         last_outbound = 0.0
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), 0.5)
-            except asyncio.TimeoutError:
-                pass
+            await wait_event(self._wake, 0.5)
             self._wake.clear()
             try:
                 await self.agents.expire_wrap_ups()

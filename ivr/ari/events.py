@@ -27,6 +27,8 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from hotline.tasks import cancel_and_wait
+
 from .models import Event, parse_event
 
 log = logging.getLogger(__name__)
@@ -97,15 +99,8 @@ class AriEvents:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait([task, *self._tasks])
         self.connected.clear()
-        for t in list(self._tasks):
-            t.cancel()
 
     async def _run(self) -> None:
         delay = self.backoff_initial

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialogue.schemas import TurnOut
+from hotline.tasks import QueueTimeout, queue_get
 from ivr.controller import metrics, prompts
 from ivr.controller.events import (
     BotDone, CallEvent, Counters, Dtmf, Hangup, MaxDuration, Pause, PlaybackDone, Shutdown, SpeechDiscarded,
@@ -153,8 +154,8 @@ class CallSession:
         try:
             while self.state is not State.ENDED:
                 try:
-                    ev = await asyncio.wait_for(self.events.get(), max(0.0, self.deadline - time.monotonic()))
-                except asyncio.TimeoutError:
+                    ev = await queue_get(self.events, max(0.0, self.deadline - time.monotonic()))
+                except QueueTimeout:
                     ev = Timeout(self.state.value, self.serial)
                 await self.handle(ev)
         finally:
