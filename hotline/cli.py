@@ -77,7 +77,30 @@ def cmd_api(args: argparse.Namespace) -> int:
     from hotline.app import create_app
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=args.port or settings.api_port, log_config=None)
+    port = args.port or settings.api_port
+    if args.workers > 1:  # worker processes import the app factory themselves
+        uvicorn.run("hotline.app:create_app", factory=True, host=settings.api_host, port=port, log_config=None,
+                    workers=args.workers)
+    else:
+        uvicorn.run(create_app(settings), host=settings.api_host, port=port, log_config=None)
+    return 0
+
+
+def cmd_kpi_rollup(args: argparse.Namespace) -> int:
+    from work_orders import kpi_rollup
+
+    async def run() -> int:
+        container = _container()
+        try:
+            tz = container.work_orders.tz
+            if args.rebuild:
+                return await kpi_rollup.rebuild(container.db, tz)
+            return await kpi_rollup.compact(container.db, tz)
+        finally:
+            await container.close()
+
+    n = asyncio.run(run())
+    print(f"KPI rollup {'rebuilt from' if args.rebuild else 'updated with'} {n} rows")
     return 0
 
 
@@ -104,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     api = sub.add_parser("api", help="the HTTP API alone")
     api.add_argument("--port", type=int, default=None)
+    api.add_argument("--workers", type=int, default=1,
+                     help="uvicorn worker processes (default 1; sizing: benchmarks/work_orders_create.py)")
     api.set_defaults(func=cmd_api)
 
     sub.add_parser("worker", help="background jobs (escalation, callbacks)").set_defaults(func=cmd_worker)
@@ -111,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="migrate to the latest schema").set_defaults(func=cmd_db_upgrade)
+
+    rollup = sub.add_parser("kpi-rollup", help="fold the work-order KPI change log into the daily rollup now")
+    rollup.add_argument("--rebuild", action="store_true", help="recompute the rollup from work_orders")
+    rollup.set_defaults(func=cmd_kpi_rollup)
 
     sub.add_parser("seed", help="create the first admin and seed content (idempotent)").set_defaults(func=cmd_seed)
 

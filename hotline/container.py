@@ -60,11 +60,14 @@ class Container:
 
     def periodic_jobs(self) -> list["PeriodicJob"]:
         from hotline.workers import PeriodicJob
+        from work_orders import kpi_rollup
         from work_orders.escalation import run_escalation
 
         return [
             PeriodicJob("work_orders.escalation", self.settings.escalation_interval_seconds,
                         lambda: run_escalation(self.work_orders)),
+            PeriodicJob("work_orders.kpi_rollup", kpi_rollup.COMPACT_INTERVAL_SECONDS,
+                        lambda: kpi_rollup.compact(self.db, self.work_orders.tz)),
             # Seats runtime (ARI events of the seats app, routing, callbacks, surveys) lives in the worker.
             PeriodicJob("agent_handoff.seats", 5.0, self.handoff.ensure_running),
         ]

@@ -190,7 +190,8 @@ async def kpi_report(
     """KPIs over orders created from `from` to `to` (inclusive local dates; default the last 30 days)."""
     svc = container.work_orders
     s, e = local_range(svc, start, end)
-    result = await kpis.compute(session, await svc.tax(session), s, e, group_by, svc.clock(), svc.containment)
+    result = await kpis.compute(session, await svc.tax(session), s, e, group_by, svc.clock(), svc.containment,
+                                tz=svc.tz)
     if format == "csv":
         return Response(kpis.to_csv(result), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="kpis.csv"'})

@@ -1,4 +1,9 @@
-"""KPIs over orders created in a period, in one GROUP BY query (formulas: work_orders/KPIS.md)."""
+"""KPIs over orders created in a period (formulas: work_orders/KPIS.md).
+
+`compute_raw` is the reference: one GROUP BY over work_orders. With the city's time zone given, `compute` reads
+the same figures from the daily rollup (work_orders/kpi_rollup.py) when it is built, which stays fast over
+millions of orders; the results are identical.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import datetime as dt
 import io
 from collections.abc import Awaitable, Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,6 +67,20 @@ def rates(counts: dict[str, int]) -> dict[str, float | None]:
     }
 
 
+async def raw_rows(
+    session: AsyncSession, start: dt.datetime, end: dt.datetime, group_by: str | None, now: dt.datetime
+) -> list[Any]:
+    """The reference query: rows of ([key,] *COUNTS) over orders created in [start, end)."""
+    key = GROUP_COLUMNS[group_by] if group_by else None
+    cols = _counts(now)
+    q = select(*([key] if key is not None else []), *cols).where(
+        W.created_at >= start, W.created_at < end, W.status != Status.merged.value
+    )
+    if key is not None:
+        q = q.group_by(key).order_by(key)
+    return list((await session.execute(q)).all())
+
+
 async def compute(
     session: AsyncSession,
     tax: Taxonomy,
@@ -69,24 +89,51 @@ async def compute(
     group_by: str | None,
     now: dt.datetime,
     containment: ContainmentSource | None = None,
+    tz: ZoneInfo | None = None,
 ) -> dict[str, Any]:
-    key = GROUP_COLUMNS[group_by] if group_by else None
-    cols = _counts(now)
-    q = select(*([key] if key is not None else []), *cols).where(
-        W.created_at >= start, W.created_at < end, W.status != Status.merged.value
-    )
-    if key is not None:
-        q = q.group_by(key).order_by(key)
-    rows = (await session.execute(q)).all()
+    """KPIs for orders created in [start, end). With `tz` (the city's time zone) the daily rollup serves the
+    whole days of the range when it is built; otherwise, and as the reference, the raw query does."""
+    rows = None
+    if tz is not None:
+        from work_orders import kpi_rollup
+
+        rows = await kpi_rollup.count_rows(session, start, end, group_by, now, tz)
+    if rows is None:
+        rows = await raw_rows(session, start, end, group_by, now)
+    return await _result(session, tax, start, end, group_by, rows, containment)
+
+
+async def compute_raw(
+    session: AsyncSession,
+    tax: Taxonomy,
+    start: dt.datetime,
+    end: dt.datetime,
+    group_by: str | None,
+    now: dt.datetime,
+    containment: ContainmentSource | None = None,
+) -> dict[str, Any]:
+    return await _result(session, tax, start, end, group_by, await raw_rows(session, start, end, group_by, now),
+                         containment)
+
+
+async def _result(
+    session: AsyncSession,
+    tax: Taxonomy,
+    start: dt.datetime,
+    end: dt.datetime,
+    group_by: str | None,
+    rows: list[Any],
+    containment: ContainmentSource | None,
+) -> dict[str, Any]:
     total = dict.fromkeys(COUNTS, 0)
     groups = []
     for row in rows:
         values = list(row)
-        k = values.pop(0) if key is not None else None
+        k = values.pop(0) if group_by else None
         counts = dict(zip(COUNTS, (int(v or 0) for v in values)))
         for name, v in counts.items():
             total[name] += v
-        if key is not None:
+        if group_by:
             groups.append({"key": k, "name": _name(tax, group_by, k), **counts, **rates(counts)})
     source = containment or no_containment
     return {

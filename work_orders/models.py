@@ -6,7 +6,10 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, PrimaryKeyConstraint, SmallInteger, String, Text,
+    UniqueConstraint, text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.db import Base, UTCDateTime, utcnow
@@ -135,6 +138,10 @@ class WorkOrder(Base):
     __table_args__ = (
         Index("ix_work_orders_status_due", "status", "resolution_due"),
         Index("ix_work_orders_phone_created", "caller_phone", "created_at"),
+        # KPI rollup: the few dispatched orders still waiting to be accepted, by response deadline (kpi_rollup.py)
+        Index("ix_work_orders_awaiting_response", "response_due",
+              postgresql_where=text("dispatched_at IS NOT NULL AND accepted_at IS NULL"),
+              sqlite_where=text("dispatched_at IS NOT NULL AND accepted_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -234,3 +241,78 @@ class IntakeKey(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+# -- KPI rollup (work_orders/kpi_rollup.py, work_orders/KPIS.md) ------------------------------------------------
+# Per-order contribution to the KPI counts. `response_due` is split: resp_accepted + resp_waiting, minus (at
+# query time) the waiting orders whose response deadline is still ahead of "now".
+ROLLUP_COUNTS = (
+    "orders", "dispatched", "resp_accepted", "resp_waiting", "responded_on_time", "resolved", "resolved_on_time",
+    "completion_base", "completed", "returned", "rated", "solved", "satisfied", "repeat",
+)
+
+
+class KpiDelta(Base):
+    """Append-only change log written by database triggers on work_orders (migration 0005): for every insert,
+    delete, or update of a counted field, -1 × the old row's contribution and +1 × the new row's. Never updated,
+    so concurrent writers never wait on each other here; folded into KpiDaily by kpi_rollup.compact()."""
+
+    __tablename__ = "wo_kpi_deltas"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    department_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    category_code: Mapped[str] = mapped_column(String(64))
+    district_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    orders: Mapped[int] = mapped_column(SmallInteger)
+    dispatched: Mapped[int] = mapped_column(SmallInteger)
+    resp_accepted: Mapped[int] = mapped_column(SmallInteger)
+    resp_waiting: Mapped[int] = mapped_column(SmallInteger)
+    responded_on_time: Mapped[int] = mapped_column(SmallInteger)
+    resolved: Mapped[int] = mapped_column(SmallInteger)
+    resolved_on_time: Mapped[int] = mapped_column(SmallInteger)
+    completion_base: Mapped[int] = mapped_column(SmallInteger)
+    completed: Mapped[int] = mapped_column(SmallInteger)
+    returned: Mapped[int] = mapped_column(SmallInteger)
+    rated: Mapped[int] = mapped_column(SmallInteger)
+    solved: Mapped[int] = mapped_column(SmallInteger)
+    satisfied: Mapped[int] = mapped_column(SmallInteger)
+    repeat: Mapped[int] = mapped_column(SmallInteger)
+
+
+class KpiDaily(Base):
+    """Summed contributions per local day (city time zone) of the orders' creation, per grouping dimension
+    ('department' | 'category' | 'district') and key ('' = none). Written only by kpi_rollup.compact/rebuild."""
+
+    __tablename__ = "wo_kpi_daily"
+    __table_args__ = (PrimaryKeyConstraint("dim", "day", "key"),)
+
+    dim: Mapped[str] = mapped_column(String(12))
+    day: Mapped[dt.date] = mapped_column(Date)
+    key: Mapped[str] = mapped_column(String(64))
+    orders: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched: Mapped[int] = mapped_column(Integer, default=0)
+    resp_accepted: Mapped[int] = mapped_column(Integer, default=0)
+    resp_waiting: Mapped[int] = mapped_column(Integer, default=0)
+    responded_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    completion_base: Mapped[int] = mapped_column(Integer, default=0)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    returned: Mapped[int] = mapped_column(Integer, default=0)
+    rated: Mapped[int] = mapped_column(Integer, default=0)
+    solved: Mapped[int] = mapped_column(Integer, default=0)
+    satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    repeat: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class KpiRollupState(Base):
+    """One row (id 1) once the daily rollup has been built: the time zone its days are in. Without it (fresh
+    migration, reset database, other time zone) KPIs are computed from work_orders until the next rebuild."""
+
+    __tablename__ = "wo_kpi_rollup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tz: Mapped[str] = mapped_column(String(64))
+    rebuilt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    compacted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
