@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 import_all_models()
 
-TEST_REDIS_DB = 9
+TEST_REDIS_DB = int(os.environ.get("HOTLINE_TEST_REDIS_DB", "9"))  # another DB lets two test runs share a Redis
 PASSWORD = "correct-horse-battery"
 
 

@@ -148,7 +148,9 @@ def echoes_prompt(text: str, prompt: str, hotwords: list[str], confidence: float
         else:
             i += 1
     distinct = sum(1 for w in hotwords if w and w in core)
-    recital = ("、" in text and distinct >= 1) or confidence < 0.6
+    # Listed with 、, or several hot words run together with low confidence.  One hot word in a short
+    # request ("我要转人工", often decoded at ~0.6) is the caller speaking, not a recital.
+    recital = ("、" in text and distinct >= 1) or (distinct >= 2 and confidence < 0.6)
     return sum(covered) > 0.4 * len(core) and recital
 
 

@@ -105,7 +105,7 @@ async def test_transfer_request_reaches_the_seats(start_controller: ControllerFa
     async with SipCaller(user="13800138004") as caller:
         call = await caller.dial("12345")
         call_id = (await until(lambda: list(ctl.active), 5))[0]
-        pcm = await speech.caller_pcm("我要转人工")
+        pcm = await speech.caller_pcm("你好，请帮我转人工客服")
         await wait_bot_silent(call)
         await call.play(pcm)
         try:

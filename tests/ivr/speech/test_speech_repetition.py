@@ -50,3 +50,14 @@ def test_prompt_recital_rejected_single_hotword_kept() -> None:
     assert clean_transcript("政务服务中心", rec.prompt, hot) == "政务服务中心"
     kept = "社保卡丢了可以到政务服务中心补办"
     assert clean_transcript(kept, rec.prompt, hot) == kept
+
+
+def test_short_request_made_of_one_hot_word_is_kept_at_modest_confidence() -> None:
+    from ivr.speech.whisper_asr import WhisperRecognizer
+
+    hot = ["青山市", "转人工", "人工服务", "工单"]
+    rec = WhisperRecognizer(hotwords=hot)
+    # Whisper base decodes a clear 我要转人工 at ~0.55-0.7; it was dropped as a prompt echo (a call test caught it)
+    assert clean_transcript("我要转人工", rec.prompt, hot, confidence=0.55) == "我要转人工"
+    assert clean_transcript("转人工、人工服务", rec.prompt, hot, confidence=0.55) == ""
+    assert clean_transcript("青山市转人工人工服务", rec.prompt, hot, confidence=0.5) == ""
