@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,53 @@ class TooManyRequests(DomainError):
     status_code = 429
 
 
+def _bad_value(exc: BaseException) -> str | None:
+    """Why the database (or its driver) refused a value from the request, if that is what happened: SQLSTATE
+    class 22 (NUL in text, numeric out of range, ...) or the driver's own argument check (an id beyond int32)."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        state = str(getattr(seen, "sqlstate", "") or "")
+        if state == "22021":
+            return "text contains a character that cannot be stored (a NUL byte?)"
+        if state.startswith("22") or isinstance(seen, (ValueError, OverflowError)):
+            return "a value is out of range or malformed (e.g. an id beyond 2147483647)"
+        seen = getattr(seen, "orig", None) if isinstance(seen, DBAPIError) else seen.__cause__
+    return None
+
+
+# What the 422 handler below really sends (FastAPI would document its own list-shaped `detail`).
+VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "HTTPValidationError",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "title": "Detail"},
+        "errors": {"type": "array", "title": "Errors", "items": {
+            "type": "object", "required": ["loc", "msg", "type"],
+            "properties": {"loc": {"type": "string"}, "msg": {"type": "string"}, "type": {"type": "string"}},
+        }},
+    },
+}
+
+
+def _document_validation_errors(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        schemas = schema.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in schemas:
+            schemas["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    _document_validation_errors(app)
+
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
@@ -58,6 +105,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
         log.warning("integrity error: %s", exc.orig)
         return JSONResponse({"detail": "conflicts with existing data"}, status_code=409)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        reason = _bad_value(exc)
+        if reason is None:
+            raise exc  # a real server error: 500
+        return JSONResponse({"detail": f"invalid request: {reason}"}, status_code=422)
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:
+        # Date/number arithmetic on a value from the request (e.g. `to=0001-01-01` minus a week).
+        return JSONResponse({"detail": f"invalid request: a date or number is out of range ({exc})"}, status_code=422)
 
     @app.exception_handler(StaleDataError)
     async def _stale(_: Request, exc: StaleDataError) -> JSONResponse:

@@ -15,6 +15,7 @@ from typing import Any
 
 import fastapi.routing
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIWebSocketRoute
 from starlette.routing import Mount
@@ -22,7 +23,9 @@ from starlette.routing import Mount
 from config.settings import Settings
 from hotline.app import create_app
 from hotline.container import Container
+from tests.conftest import make_settings
 
+CLOSED = "http://127.0.0.1:9"  # nothing listens there
 PUBLIC = "public"
 ADMIN = frozenset({"admin"})
 SUPERVISOR = frozenset({"admin", "supervisor"})
@@ -34,7 +37,7 @@ HEADER_KEY = {"admin": "admin", "supervisor": "supervisor", "agent": "agent", "d
 # Open311 POST: an intake api_key or a staff token; without either GeoReport says 403 (not 401).
 OPEN311_POST = ("api_key", frozenset({"admin", "supervisor", "agent"}))
 
-_TABLE: dict[str, Any] = {
+TABLE: dict[str, Any] = {
     # docs, health, consoles (the console pages are static; their data comes through the API)
     "GET /openapi.json": PUBLIC, "GET /docs": PUBLIC, "GET /docs/oauth2-redirect": PUBLIC, "GET /redoc": PUBLIC,
     "GET /healthz": PUBLIC, "GET /readyz": PUBLIC, "GET /metrics": PUBLIC,
@@ -80,11 +83,16 @@ _TABLE: dict[str, Any] = {
     "GET /open311/v2/requests.json": PUBLIC, "GET /open311/v2/requests/{service_request_id}.json": PUBLIC,
     "POST /open311/v2/requests.json": OPEN311_POST,
 }
-TABLE: dict[str, Any] = _TABLE
 
 # A body that passes validation where auth comes after it (Open311 reads api_key from the body).
 BODIES = {"POST /open311/v2/requests.json": {"service_code": "streetlight", "description": "路灯不亮了，请尽快修理"}}
 DUMMY_PARAMS = {"action": "publish"}
+
+
+@pytest.fixture
+def settings(pg_url: str, redis_url: str) -> Settings:
+    """Overrides conftest's: ARI and Rasa on a closed port, so no call reaches the servers other suites run."""
+    return make_settings(pg_url, redis_url, ari_url=CLOSED, rasa_url=CLOSED)
 
 
 def app_routes(app: FastAPI) -> set[str]:
