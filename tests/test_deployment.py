@@ -499,3 +499,14 @@ def test_healthcheck_script(pg_url: str, redis_url: str) -> None:
     assert _healthcheck("worker", {"DATABASE_URL": pg_url, "REDIS_URL": redis_url}) == 0
     assert _healthcheck("worker", {"DATABASE_URL": pg_url, "REDIS_URL": "redis://127.0.0.1:1/0"}) == 1
     assert _healthcheck("ivr", {"HOTLINE_ARI_URL": "http://127.0.0.1:1"}) == 1
+
+
+def test_asterisk_entrypoint_rewrites_match_config() -> None:
+    """entrypoint.sh rewrites dev-only lines of config/asterisk/ with sed; a pattern that no longer matches
+    would silently leave Asterisk on 127.0.0.1 in the container."""
+    script = (ROOT / "deploy/asterisk/entrypoint.sh").read_text()
+    patterns = re.findall(r"(?:'s/|-e 's/|-e '/|'/)\^(.+?)\$/", script)
+    assert len(patterns) >= 4, patterns
+    config = "\n".join(p.read_text() for p in (ROOT / "config/asterisk").glob("*.conf"))
+    for pattern in patterns:
+        assert re.search(rf"^{pattern}$", config, re.M), f"entrypoint.sh pattern {pattern!r} matches no config line"
