@@ -78,12 +78,24 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     port = args.port or settings.api_port
-    if args.workers > 1:  # worker processes import the app factory themselves
-        uvicorn.run("hotline.app:create_app", factory=True, host=settings.api_host, port=port, log_config=None,
-                    workers=args.workers)
+    if args.workers > 1:  # worker processes import the app factory and set up logging themselves
+        uvicorn.run("hotline.app:create_app", factory=True, host=settings.api_host, port=port,
+                    log_config=LOG_CONFIG, workers=args.workers, access_log=args.access_log)
     else:
-        uvicorn.run(create_app(settings), host=settings.api_host, port=port, log_config=None)
+        uvicorn.run(create_app(settings), host=settings.api_host, port=port, log_config=None,
+                    access_log=args.access_log)
     return 0
+
+
+# setup_logging() as a dictConfig, for uvicorn's worker processes (they start fresh, without the parent's set-up)
+LOG_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask": {"()": "hotline.logging.MaskingFilter"}},
+    "formatters": {"std": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "std", "filters": ["mask"]}},
+    "root": {"handlers": ["stderr"], "level": "INFO"},
+}
 
 
 def cmd_kpi_rollup(args: argparse.Namespace) -> int:
@@ -129,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--port", type=int, default=None)
     api.add_argument("--workers", type=int, default=1,
                      help="uvicorn worker processes (default 1; sizing: benchmarks/work_orders_create.py)")
+    api.add_argument("--no-access-log", dest="access_log", action="store_false", help="no per-request log line")
     api.set_defaults(func=cmd_api)
 
     sub.add_parser("worker", help="background jobs (escalation, callbacks)").set_defaults(func=cmd_worker)

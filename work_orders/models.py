@@ -138,6 +138,10 @@ class WorkOrder(Base):
     __table_args__ = (
         Index("ix_work_orders_status_due", "status", "resolution_due"),
         Index("ix_work_orders_phone_created", "caller_phone", "created_at"),
+        # Intake: the hotspot master candidates (service._candidates)
+        Index("ix_work_orders_hotspot", "category_code", "place", "created_at",
+              postgresql_where=text("master_id IS NULL AND place IS NOT NULL"),
+              sqlite_where=text("master_id IS NULL AND place IS NOT NULL")),
         # KPI rollup: the few dispatched orders still waiting to be accepted, by response deadline (kpi_rollup.py)
         Index("ix_work_orders_awaiting_response", "response_due",
               postgresql_where=text("dispatched_at IS NOT NULL AND accepted_at IS NULL"),

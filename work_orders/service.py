@@ -13,14 +13,18 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
+from functools import lru_cache
+
+from sqlalchemy import JSON, Boolean, Float, Integer, String, TextClause, bindparam, func, or_, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
 from config.settings import Settings
 from hotline import audit
-from hotline.db import Database, utcnow
+from hotline.audit import AuditLog
+from hotline.db import Database, UTCDateTime, utcnow
 from hotline.errors import BadRequest, Conflict, NotFound
 from hotline.logging import mask_phone
 from work_orders import lifecycle
@@ -37,7 +41,9 @@ from work_orders.models import (
 )
 from work_orders.routing import CategoryInfo, RouteDecision, Taxonomy, TaxonomyCache, normalize_address
 from work_orders.schemas import WorkOrderCreate
-from work_orders.tickets import TICKET_RE, next_ticket, speakable
+from work_orders.tickets import (
+    TICKET_RE, TicketSequences, next_ticket, sequence_name, speakable, ticket_day, ticket_sql,
+)
 
 log = logging.getLogger(__name__)
 OPEN_VALUES = [s.value for s in OPEN_STATUSES]
@@ -84,6 +90,10 @@ class WorkOrderService:
         self.clock = clock
         self.tz = ZoneInfo(settings.timezone)
         self.taxonomy = TaxonomyCache()
+        self.ticket_sequences = TicketSequences()
+        # PostgreSQL: write a new order with its history and audit row in one statement (_insert_pg); False →
+        # through the ORM as on SQLite (tests compare the two).
+        self.single_statement_create = True
         # Bot containment for the KPIs: the calls package may register its own source (see kpis.py).
         self.containment: Any = None
 
@@ -203,16 +213,12 @@ class WorkOrderService:
     async def create(
         self, session: AsyncSession, actor: Any, data: WorkOrderCreate, idempotency_key: str | None = None
     ) -> CreatedOrder:
-        if idempotency_key:
-            existing = await session.scalar(select(WorkOrder).where(WorkOrder.idempotency_key == idempotency_key))
-            if existing is not None:
-                return self._created(await self.tax(session), existing, "replayed")
         try:
             for attempt in range(3):
                 try:
                     return await self._create(session, actor, data, idempotency_key)
-                except Conflict:  # a repeat call urged an order someone changed at the same moment: try again
-                    if attempt == 2:
+                except (Conflict, _TicketSequenceMissing):  # a repeat call urged an order someone changed at
+                    if attempt == 2:                          # the same moment, or the day's sequence was gone
                         raise
                     await self._refresh_actor(session, actor)
             raise AssertionError("unreachable")
@@ -232,6 +238,23 @@ class WorkOrderService:
     ) -> CreatedOrder:
         tax = await self.tax(session)
         cat = tax.categories.get(data.category)
+        district = data.district or tax.locate(data.address)
+        place = tax.place(data.address, district)
+        now = self.clock()
+        urgency = Urgency(data.urgency or (cat.urgency if cat else Urgency.normal.value))
+        complexity = Complexity(data.complexity or (cat.complexity if cat else Complexity.simple.value))
+        closed_on_call = complexity is Complexity.easy and bool(data.answer)
+        if complexity is Complexity.easy and not closed_on_call:
+            complexity = Complexity.simple  # 易 but not settled on the call: handled like any simple order
+
+        replay, repeat, master = await self._candidates(
+            session, data, district, place, now, key,
+            repeat_wanted=bool(data.link_repeats and data.caller_phone), master_wanted=bool(place and not closed_on_call),
+        )
+        if replay is not None:  # the same Idempotency-Key again: the order it made, whatever the body says now
+            existing = await session.get(WorkOrder, replay.id)
+            assert existing is not None
+            return self._created(tax, existing, "replayed")
         if cat is None or not cat.active:
             raise BadRequest(f"unknown category {data.category!r}; see GET /v1/taxonomy/categories")
         if data.district is not None and data.district not in tax.districts:
@@ -240,83 +263,137 @@ class WorkOrderService:
             dept = tax.departments.get(data.department)
             if dept is None or not dept.active:
                 raise BadRequest(f"unknown department {data.department!r}")
-        district = data.district or tax.locate(data.address)
-        place = tax.place(data.address, district)
-        now = self.clock()
+        if repeat is not None:
+            order = await session.get(WorkOrder, repeat.id)
+            assert order is not None
+            await self._urge(session, actor, order, "重复来电：" + data.description[:200], repeat_call=True)
+            await self._commit(session)
+            return self._created(tax, order, "linked_repeat")
 
-        if data.link_repeats and data.caller_phone:
-            repeat = await self._find_repeat(session, data, district, place, now)
-            if repeat is not None:
-                await self._urge(session, actor, repeat, "重复来电：" + data.description[:200], repeat_call=True)
-                await self._commit(session)
-                return self._created(tax, repeat, "linked_repeat")
-
-        urgency = Urgency(data.urgency or cat.urgency)
-        complexity = Complexity(data.complexity or cat.complexity)
-        closed_on_call = complexity is Complexity.easy and bool(data.answer)
-        if complexity is Complexity.easy and not closed_on_call:
-            complexity = Complexity.simple  # 易 but not settled on the call: handled like any simple order
-        text = f"{data.description} {data.address}"
-        decision = tax.route(data.category, district, text)
+        decision = tax.route(data.category, district, f"{data.description} {data.address}")
         department = data.department or decision.department_code
-        master = None
-        if place and not closed_on_call:
-            master = await self._find_master(session, data, district, place, now)
-            if master is not None and master.department_code:
-                department = master.department_code
+        if master is not None and master.department_code:
+            department = master.department_code
         response_due, resolution_due = self.deadlines(urgency.value, now)
-        order = WorkOrder(
-            status=Status.created.value,
-            category_code=data.category,
-            district_code=district,
+        row: dict[str, Any] = dict(
+            status=Status.created.value, category_code=data.category, district_code=district,
             department_code=department,
             routing_rule_id=decision.rule_id if department == decision.department_code else None,
-            description=data.description,
-            address=data.address,
-            place=place,
-            lat=data.lat,
-            lon=data.lon,
-            caller_phone=data.caller_phone,
-            caller_name=data.caller_name,
-            channel=data.channel,
-            call_ref=data.call_ref,
-            idempotency_key=key,
-            urgency=urgency.value,
-            complexity=complexity.value,
-            created_at=now,
-            updated_at=now,
-            created_by=actor.username,
-            response_due=response_due,
-            resolution_due=resolution_due,
-            master_id=master.id if master is not None else None,
+            description=data.description, address=data.address, place=place, lat=data.lat, lon=data.lon,
+            caller_phone=data.caller_phone, caller_name=data.caller_name, channel=data.channel, call_ref=data.call_ref,
+            idempotency_key=key, urgency=urgency.value, complexity=complexity.value, created_at=now, updated_at=now,
+            created_by=actor.username, response_due=response_due, resolution_due=resolution_due, dispatched_at=None,
+            accepted_at=None, resolved_at=None, closed_at=None, result_note=None, public_note=None, urge_count=0,
+            return_count=0, reopen_count=0, escalation_level=0, escalated_at=None,
+            master_id=master.id if master is not None else None, merged_into_id=None, satisfaction=None, solved=None,
         )
-        order.ticket = await next_ticket(session, now, self.tz)  # last, so the counter row lock is short
-        session.add(order)
-        await session.flush()
-        self._event(session, actor, order, "create", None, Status.created, f"受理渠道：{data.channel}",
-                    public_text="您的诉求已受理", routing=decision.level, rule_id=decision.rule_id)
+        # The order is written once, in its final state, with its history: the same rows as the transitions
+        # created → (closed on the call | dispatched) → (grouped under a hotspot) would have left.
+        events = [self._event_row(actor, "create", None, Status.created, f"受理渠道：{data.channel}",
+                                  public_text="您的诉求已受理", routing=decision.level, rule_id=decision.rule_id)]
         outcome = "created"
         if closed_on_call:
-            order.status, order.closed_at, order.resolved_at = Status.closed.value, now, now
-            order.result_note = order.public_note = data.answer
-            self._event(session, actor, order, "close_on_call", Status.created, Status.closed, data.answer or "",
-                        public_text=data.answer or "")
+            row.update(status=Status.closed.value, closed_at=now, resolved_at=now, result_note=data.answer,
+                       public_note=data.answer)
+            events.append(self._event_row(actor, "close_on_call", Status.created, Status.closed, data.answer or "",
+                                          public_text=data.answer or ""))
             outcome = "closed_on_call"
         elif data.dispatch and department:
-            self._dispatch(session, actor, order, department, tax, "")
+            row.update(status=Status.dispatched.value, dispatched_at=now)
+            events.append(self._event_row(actor, "dispatch", Status.created, Status.dispatched, "",
+                                          public_text=f"已转交{tax.department_name(department)}办理",
+                                          department=department))
         if master is not None:
             outcome = "hotspot_child"
-            self._event(session, actor, order, "hotspot", None, None, f"归并至热点主工单 {master.ticket}",
-                        master=master.ticket)
-            self._event(session, actor, master, "hotspot_join", None, None, f"同一地点新增诉求 {order.ticket}",
-                        touch=False, child=order.ticket)  # no write to the master row: concurrent reports
-                                                          # about one hotspot must not conflict
-        audit.record(session, actor, "work_order.create", "work_order", order.ticket, outcome=outcome,
-                     category=order.category_code, department=order.department_code, channel=order.channel)
+            events.append(self._event_row(actor, "hotspot", None, None, f"归并至热点主工单 {master.ticket}",
+                                          master=master.ticket))
+        audit_detail = dict(outcome=outcome, category=data.category, department=department, channel=data.channel)
+        if self.single_statement_create and session.bind.dialect.name == "postgresql":
+            order = await self._insert_pg(session, actor, row, events, master, audit_detail)
+        else:
+            order = WorkOrder(**row)
+            order.ticket = await next_ticket(session, now, self.tz)  # last, so the counter row lock is short
+            session.add(order)
+            await session.flush()
+            for event in events:
+                session.add(WorkOrderEvent(order_id=order.id, **event))
+            if master is not None:  # no write to the master row: concurrent reports about one hotspot must not
+                session.add(WorkOrderEvent(  # conflict
+                    order_id=master.id, **self._event_row(actor, "hotspot_join", None, None,
+                                                          f"同一地点新增诉求 {order.ticket}", child=order.ticket)))
+            audit.record(session, actor, "work_order.create", "work_order", order.ticket, **audit_detail)
         await self._commit(session)
         log.info("order %s created (%s) by %s phone=%s", order.ticket, outcome, actor.username,
                  mask_phone(order.caller_phone or "-"))
         return self._created(tax, order, outcome)
+
+    async def _insert_pg(
+        self, session: AsyncSession, actor: Any, row: dict[str, Any], events: list[dict[str, Any]],
+        master: Any, audit_detail: dict[str, Any],
+    ) -> WorkOrder:
+        """PostgreSQL: the order (ticket from the day's sequence), its history rows, the master's hotspot_join
+        row and the audit row in one statement, in the caller's transaction; returns the order as a persistent,
+        loaded object of the session."""
+        day = ticket_day(row["created_at"], self.tz)
+        await self.ticket_sequences.ensure(self.db.engine, day, self.tz)
+        params: dict[str, Any] = {f"o_{k}": v for k, v in row.items()}
+        for i, event in enumerate(events):
+            params.update({f"e{i}_{k}": v for k, v in event.items()})
+        if master is not None:
+            join = self._event_row(actor, "hotspot_join", None, None, "同一地点新增诉求 ", child="")
+            params.update({f"m_{k}": v for k, v in join.items() if k not in ("note", "detail")})
+            params.update(m_order_id=master.id, m_note="同一地点新增诉求 ")
+        params.update(a_at=utcnow(), a_user_id=getattr(actor, "id", None),
+                      a_username=getattr(actor, "username", str(actor)), a_detail=audit_detail)
+        stmt = _create_statement(day, len(events), master is not None)
+        try:
+            order_id, ticket = (await session.execute(stmt, params)).one()
+        except DBAPIError as exc:
+            if isinstance(exc, IntegrityError) or sequence_name(day) not in str(exc.orig):
+                raise
+            await session.rollback()  # the day's sequence was dropped meanwhile (by hand): create it, try again
+            self.ticket_sequences.forget()
+            raise _TicketSequenceMissing() from exc
+        order = WorkOrder(id=order_id, ticket=ticket, version=1, **row)
+        make_transient_to_detached(order)
+        session.add(order)
+        return order
+
+    async def _candidates(
+        self, session: AsyncSession, data: WorkOrderCreate, district: str | None, place: str | None,
+        now: dt.datetime, key: str | None, repeat_wanted: bool, master_wanted: bool,
+    ) -> tuple[Any, Any, Any]:
+        """In one query: the order already made with this Idempotency-Key (replayed); the caller's open order
+        this call repeats (same phone and category within the repeat window, same or nearby address: linked
+        instead of a new order); otherwise the hotspot master (another caller's open order of the same category
+        at the same gazetteer place within the hotspot window). Returns (replay, repeat, master) rows."""
+        repeat_since = now - dt.timedelta(days=self.settings.repeat_window_days)
+        master_since = now - dt.timedelta(days=self.settings.wo_nearby_hotspot_days)
+        stmt = _candidates_statement(repeat_wanted, master_wanted, bool(master_wanted and district),
+                                     bool(master_wanted and data.caller_phone), bool(key))
+        if stmt is None:
+            return None, None, None
+        rows = (await session.execute(stmt, {
+            "category": data.category, "phone": data.caller_phone, "repeat_since": repeat_since,
+            "place": place, "master_since": master_since, "district": district, "key": key,
+        })).all()
+        if key:
+            for o in rows:
+                if o.idempotency_key == key:
+                    return o, None, None
+        rows = [o for o in rows if o.category_code == data.category and o.status in OPEN_VALUES]
+        if repeat_wanted:  # the newest of the caller's orders that is near
+            for o in reversed(rows):
+                if o.caller_phone == data.caller_phone and o.created_at >= repeat_since \
+                        and near(o, district, place, data.address):
+                    return None, o, None
+        if master_wanted:  # the oldest master candidate
+            for o in rows:
+                if o.place == place and o.master_id is None and o.created_at >= master_since \
+                        and (not district or o.district_code == district) \
+                        and (not data.caller_phone or o.caller_phone is None or o.caller_phone != data.caller_phone):
+                    return None, None, o
+        return None, None, None
 
     async def _refresh_actor(self, session: AsyncSession, actor: Any) -> None:
         if hasattr(actor, "_sa_instance_state") and actor in session:
@@ -329,42 +406,6 @@ class WorkOrderService:
             department_name=tax.department_name(order.department_code),
             response_due=order.response_due, resolution_due=order.resolution_due, urgency=order.urgency,
         )
-
-    async def _find_repeat(
-        self, session: AsyncSession, data: WorkOrderCreate, district: str | None, place: str | None, now: dt.datetime
-    ) -> WorkOrder | None:
-        since = now - dt.timedelta(days=self.settings.repeat_window_days)
-        rows = await session.scalars(
-            select(WorkOrder)
-            .where(
-                WorkOrder.caller_phone == data.caller_phone,
-                WorkOrder.category_code == data.category,
-                WorkOrder.created_at >= since,
-                WorkOrder.status.in_(OPEN_VALUES),
-            )
-            .order_by(WorkOrder.id.desc())
-        )
-        for o in rows.all():
-            if near(o, district, place, data.address):
-                return o
-        return None
-
-    async def _find_master(
-        self, session: AsyncSession, data: WorkOrderCreate, district: str | None, place: str, now: dt.datetime
-    ) -> WorkOrder | None:
-        since = now - dt.timedelta(days=self.settings.wo_nearby_hotspot_days)
-        q = select(WorkOrder).where(
-            WorkOrder.category_code == data.category,
-            WorkOrder.place == place,
-            WorkOrder.master_id.is_(None),
-            WorkOrder.created_at >= since,
-            WorkOrder.status.in_(OPEN_VALUES),
-        )
-        if district:
-            q = q.where(WorkOrder.district_code == district)
-        if data.caller_phone:
-            q = q.where(or_(WorkOrder.caller_phone.is_(None), WorkOrder.caller_phone != data.caller_phone))
-        return await session.scalar(q.order_by(WorkOrder.id).limit(1))
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def dispatch(
@@ -600,16 +641,22 @@ class WorkOrderService:
         self, session: AsyncSession, actor: Any, order: WorkOrder, action: str, before: Status | None,
         after: Status | None, note: str, public_text: str | None = None, touch: bool = True, **detail: Any,
     ) -> None:
-        now = self.clock()
+        row = self._event_row(actor, action, before, after, note, public_text, **detail)
         if touch:
-            order.updated_at = now
+            order.updated_at = row["at"]
+        session.add(WorkOrderEvent(order_id=order.id, **row))
+
+    def _event_row(
+        self, actor: Any, action: str, before: Status | None, after: Status | None, note: str,
+        public_text: str | None = None, **detail: Any,
+    ) -> dict[str, Any]:
         if public_text is not None:
             detail["public_text"] = public_text
-        session.add(WorkOrderEvent(
-            order_id=order.id, at=now, actor=actor.username, actor_role=role_of(actor), action=action,
+        return dict(
+            at=self.clock(), actor=actor.username, actor_role=role_of(actor), action=action,
             from_status=before.value if before else None, to_status=after.value if after else None,
             note=note or "", public=public_text is not None, detail=detail,
-        ))
+        )
 
     async def _done(self, session: AsyncSession, actor: Any, order: WorkOrder, action: str, **detail: Any) -> WorkOrder:
         audit.record(session, actor, f"work_order.{action}", "work_order", order.ticket, status=order.status, **detail)
@@ -622,6 +669,102 @@ class WorkOrderService:
         except StaleDataError:
             await session.rollback()
             raise Conflict("the order was changed by someone else at the same time; reload and try again") from None
+
+
+@lru_cache(maxsize=64)
+def _candidates_statement(repeat: bool, master: bool, by_district: bool, other_phone: bool, by_key: bool) -> Any:
+    """The query of WorkOrderService._candidates for one combination of what is looked for, built once (building
+    SQL expressions costs more CPU than running the query)."""
+    W = WorkOrder
+    arms = []
+    if repeat:
+        arms.append((W.caller_phone == bindparam("phone")) & (W.created_at >= bindparam("repeat_since")))
+    if master:
+        arm = (W.place == bindparam("place")) & W.master_id.is_(None) & (W.created_at >= bindparam("master_since"))
+        if by_district:
+            arm &= W.district_code == bindparam("district")
+        if other_phone:
+            arm &= or_(W.caller_phone.is_(None), W.caller_phone != bindparam("phone"))
+        arms.append(arm)
+    # Each arm of the OR is indexable on its own (caller_phone+created_at; the hotspot partial index; the key).
+    same = (W.category_code == bindparam("category")) & W.status.in_(OPEN_VALUES)
+    conditions = [same & arm for arm in arms]
+    if by_key:
+        conditions.append(W.idempotency_key == bindparam("key"))
+    if not conditions:
+        return None
+    return (select(W.id, W.ticket, W.caller_phone, W.created_at, W.place, W.master_id, W.district_code, W.address,
+                   W.department_code, W.idempotency_key, W.category_code, W.status)
+            .where(or_(*conditions)).order_by(W.id))
+
+
+class _TicketSequenceMissing(Exception):
+    pass
+
+
+_EVENT_COLUMNS = ("at", "actor", "actor_role", "action", "from_status", "to_status", "note", "public", "detail")
+_AUDIT_COLUMNS = ("at", "user_id", "username", "action", "object_type", "object_id", "detail")
+
+
+def _bind_type(column: Any) -> Any:
+    """The type a bound value needs in a SELECT list (PostgreSQL must know it; no column gives it there)."""
+    t = column.type
+    for kind in (UTCDateTime, JSON, Boolean, Float, Integer, String):
+        if isinstance(t, kind):
+            return t
+    return String()
+
+
+@lru_cache(maxsize=64)
+def _create_statement(day: str, n_events: int, with_master: bool) -> TextClause:
+    """WITH o AS (INSERT the order RETURNING id, ticket), e AS (INSERT its events [+ the master's hotspot_join]),
+    a AS (INSERT the audit row) SELECT id, ticket FROM o — one round trip (PostgreSQL)."""
+    order_cols = [c for c in WorkOrder.__table__.columns if c.name not in ("id", "ticket", "version")]
+    event_table, audit_table = WorkOrderEvent.__table__, AuditLog.__table__
+    binds = [bindparam(f"o_{c.name}", type_=_bind_type(c)) for c in order_cols]
+    selects = []
+    for i in range(n_events):
+        values = ", ".join(f"CAST(:e{i}_{c} AS {_sql_type(event_table.c[c])})" for c in _EVENT_COLUMNS)
+        selects.append(f"SELECT o.id, {values} FROM o")
+        binds += [bindparam(f"e{i}_{c}", type_=_bind_type(event_table.c[c])) for c in _EVENT_COLUMNS]
+    if with_master:
+        cols = [c for c in _EVENT_COLUMNS if c not in ("note", "detail")]
+        special = {"note": "CAST(:m_note AS TEXT) || o.ticket", "detail": "json_build_object('child', o.ticket)"}
+        values = ", ".join(special.get(c) or f"CAST(:m_{c} AS {_sql_type(event_table.c[c])})" for c in _EVENT_COLUMNS)
+        selects.append(f"SELECT CAST(:m_order_id AS INTEGER), {values} FROM o")
+        binds += [bindparam(f"m_{c}", type_=_bind_type(event_table.c[c])) for c in cols]
+        binds.append(bindparam("m_note", type_=String()))
+    audit_values = ("CAST(:a_at AS TIMESTAMP WITH TIME ZONE), CAST(:a_user_id AS INTEGER), "
+                    "CAST(:a_username AS VARCHAR), 'work_order.create', 'work_order', o.ticket, CAST(:a_detail AS JSON)")
+    binds += [bindparam("a_at", type_=UTCDateTime()), bindparam("a_user_id", type_=Integer()),
+              bindparam("a_username", type_=String()), bindparam("a_detail", type_=JSON())]
+    sql = f"""
+WITH o AS (
+    INSERT INTO work_orders (ticket, version, {", ".join(c.name for c in order_cols)})
+    VALUES ({ticket_sql(day)}, 1, {", ".join(f":o_{c.name}" for c in order_cols)})
+    RETURNING id, ticket
+), e AS (
+    INSERT INTO work_order_events (order_id, {", ".join(_EVENT_COLUMNS)})
+    {" UNION ALL ".join(selects)}
+), a AS (
+    INSERT INTO audit_log ({", ".join(_AUDIT_COLUMNS)}) SELECT {audit_values} FROM o
+)
+SELECT id, ticket FROM o"""
+    assert set(_AUDIT_COLUMNS) == {c.name for c in audit_table.columns} - {"id"}
+    return text(sql).bindparams(*binds)
+
+
+def _sql_type(column: Any) -> str:
+    t = column.type
+    if isinstance(t, UTCDateTime):
+        return "TIMESTAMP WITH TIME ZONE"
+    if isinstance(t, JSON):
+        return "JSON"
+    if isinstance(t, Boolean):
+        return "BOOLEAN"
+    if isinstance(t, Integer):
+        return "INTEGER"
+    return "TEXT"
 
 
 def near(order: WorkOrder, district: str | None, place: str | None, address: str) -> bool:
