@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,32 +28,24 @@ class RasaClient:
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=min(timeout, 0.5)))
 
     async def turn(self, sender: str, text: str, metadata: dict[str, Any]) -> BotTurn:
+        """One request: the hotline channel (nlu/hotline_channel.py) answers messages, intent, slots, form."""
         try:
-            # The tracker's latest_message is not reliably the message just handled (Rasa 3.6 with a form
-            # active), so the intent comes from parsing the same text with the same model, in parallel.
-            r, p = await asyncio.gather(
-                self._http.post(
-                    "/webhooks/rest/webhook", json={"sender": sender, "message": text, "metadata": metadata}
-                ),
-                self._http.post("/model/parse", json={"text": text}),
+            r = await self._http.post(
+                "/webhooks/hotline/webhook", json={"sender": sender, "message": text, "metadata": metadata}
             )
             r.raise_for_status()
-            p.raise_for_status()
-            messages, parsed = r.json(), p.json()
-            t = await self._http.get(f"/conversations/{sender}/tracker", params={"include_events": "NONE"})
-            t.raise_for_status()
-            tracker = t.json()
+            body = r.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise BotUnavailable(str(exc) or exc.__class__.__name__) from exc
-        if not isinstance(messages, list):
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             raise BotUnavailable("unexpected reply from the bot")
-        intent = parsed.get("intent") or {}
+        intent = body.get("intent") or {}
         return BotTurn(
-            messages=messages,
+            messages=body["messages"],
             intent=intent.get("name"),
             confidence=intent.get("confidence"),
-            slots=tracker.get("slots") or {},
-            active_loop=(tracker.get("active_loop") or {}).get("name"),
+            slots=body.get("slots") or {},
+            active_loop=body.get("active_loop"),
         )
 
     async def restart(self, sender: str) -> None:

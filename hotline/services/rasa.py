@@ -249,7 +249,7 @@ def warm_up(url: str) -> None:
     run a KB question and a complaint once, off the clock, so real callers never wait for them."""
     for text in ("社保卡丢了怎么办", "路灯不亮了"):
         sender = f"warm-up-{os.getpid()}"
-        httpx.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=120)
+        httpx.post(f"{url}/webhooks/hotline/webhook", json={"sender": sender, "message": text}, timeout=120)
         httpx.post(f"{url}/conversations/{sender}/tracker/events", json=[{"event": "restart"}], timeout=30)
 
 
@@ -277,6 +277,8 @@ def start_server(
     if endpoints is not None:
         cmd += ["--endpoints", str(endpoints)]
     full_env = endpoint_env(**(env or {}))
+    # nlu/ on the path: the hotline's input channel (nlu/hotline_channel.py, named in credentials.yml)
+    full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(NLU_DIR), full_env.get("PYTHONPATH", "")) if p)
     print(f"[rasa] starting server on :{port} with {model.name} (about 30 s)", file=sys.stderr, flush=True)
     started = time.monotonic()
     with open(log_file, "wb") as out:
