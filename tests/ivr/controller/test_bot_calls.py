@@ -27,6 +27,19 @@ async def _say(call, speech: Speech, text: str) -> tuple[float, float, float]:  
     return first - said, first, last
 
 
+async def ask_on_a_call(ctl, speech: Speech, caller_number: str, question: str):  # type: ignore[no-untyped-def]
+    """Phone the hotline, wait for the greeting to end, ask `question`, hear the whole reply, hang up.
+    Returns (call, call id, (turn latency, reply start, reply end))."""
+    async with SipCaller(user=caller_number) as caller:
+        call = await caller.dial("12345")
+        call_id = (await until(lambda: list(ctl.active), 5))[0]
+        await speech.caller_pcm(question)  # rendered before the greeting ends: a caller doesn't pause to think
+        await wait_bot_silent(call)
+        timing = await _say(call, speech, question)
+        await call.hangup()
+    return call, call_id, timing
+
+
 async def _story(ctl, container: Container, call_id: str) -> str:  # type: ignore[no-untyped-def]
     """States visited and the turns recorded so far (for assertion messages)."""
     session = ctl.active[call_id].session if call_id in ctl.active else ctl.finished.get(call_id)
@@ -46,13 +59,7 @@ async def test_kb_question_is_answered(start_controller: ControllerFactory, spee
     entry = (await ivr_container.kb.search(question)).hits[0]
     await speech.synthesizer.prerender([entry.spoken_answer])  # as on publishing (kb.on_publish)
     ctl = await start_controller(rasa_url=bot_url)
-    async with SipCaller(user="13800138002") as caller:
-        call = await caller.dial("12345")
-        call_id = (await until(lambda: list(ctl.active), 5))[0]
-        await speech.caller_pcm(question)
-        await wait_bot_silent(call)
-        latency, first, last = await _say(call, speech, question)
-        await call.hangup()
+    call, call_id, (latency, first, last) = await ask_on_a_call(ctl, speech, "13800138002", question)
     heard = await speech.transcribe(audio_between(call, first, last))
     answer = entry.spoken_answer
     overlap = len(_bigrams(answer) & _bigrams(heard)) / max(1, len(_bigrams(answer)))

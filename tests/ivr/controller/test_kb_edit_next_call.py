@@ -8,12 +8,11 @@ from typing import Any
 
 from hotline.auth.models import Role
 from hotline.container import Container
-from ivr.testing.sip_caller import SipCaller
 from knowledge_base.models import KbEntry
 from sqlalchemy import select
 from tests.conftest import add_user
-from tests.ivr.controller.conftest import ControllerFactory, Speech, audio_between, until, wait_bot_silent
-from tests.ivr.controller.test_bot_calls import _bigrams, _finished, _say, _story
+from tests.ivr.controller.conftest import ControllerFactory, Speech, audio_between, until
+from tests.ivr.controller.test_bot_calls import _bigrams, _finished, _story, ask_on_a_call
 from tests.web.conftest import LiveServer, browser, page, shot, ui_login, web_setup  # noqa: F401
 
 QUESTION = "社保卡丢了怎么办"
@@ -42,13 +41,7 @@ async def test_admin_edit_is_heard_on_the_next_call(start_controller: Controller
         await shot(page, "admin-kb-edit-before-call")
 
     ctl = await start_controller(rasa_url=bot_url)
-    async with SipCaller(user="13800138011") as caller:
-        call = await caller.dial("12345")
-        call_id = (await until(lambda: list(ctl.active), 5))[0]
-        await speech.caller_pcm(QUESTION)
-        await wait_bot_silent(call)
-        _, first, last = await _say(call, speech, QUESTION)
-        await call.hangup()
+    call, call_id, (_, first, last) = await ask_on_a_call(ctl, speech, "13800138011", QUESTION)
     record = await until(lambda: _finished(c, call_id), 10)
     story = await _story(ctl, c, call_id)
     assert record.turns[0].action == "kb_answer", story
