@@ -84,7 +84,13 @@ class Client:
         self.idle.extend(await asyncio.gather(*(self._connect() for _ in range(n))))
 
     async def request(self, raw: bytes) -> int:
-        conn = self.idle.pop() if self.idle else await self._connect()
+        while self.idle and (self.idle[-1][0].at_eof() or self.idle[-1][1].is_closing()):
+            self.idle.pop()[1].close()  # closed by the server while idle (keep-alive timeout)
+        try:
+            conn = self.idle.pop() if self.idle else await self._connect()
+        except OSError as exc:
+            self.failures[f"connect: {type(exc).__name__}"] = self.failures.get(f"connect: {type(exc).__name__}", 0) + 1
+            return -1
         reader, writer = conn
         try:
             writer.write(raw)
@@ -146,9 +152,11 @@ async def paced(client: Client, requests: list[bytes], rate: float) -> tuple[lis
 
 
 async def run_one(url: str, settings, workers: int, rates: list[float], seconds: float,  # type: ignore[no-untyped-def]
-                  offset: int) -> list[dict]:
+                  offset: int, unix_socket: str | None = None) -> list[dict]:
     port = free_port()
     db = url.rsplit("/", 1)[1]
+    if unix_socket:  # the API reaches PostgreSQL over its Unix socket instead of TCP loopback
+        url = f"{url.rsplit('@', 1)[0]}@/{db}?host={unix_socket}"
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.redis_url, "HOTLINE_ENV": "test",
            "HOTLINE_SECRET_KEY": settings.secret_key, "HOTLINE_ADMIN_PASSWORD": PASSWORD,
            "HOTLINE_ARI_PASSWORD": "bench", "HOTLINE_API_HOST": "127.0.0.1"}
@@ -191,7 +199,10 @@ async def run_one(url: str, settings, workers: int, rates: list[float], seconds:
             n0 += n
             await asyncio.sleep(1.0)
             c_api, c_pg, c_me = cpu_seconds(api), cpu_seconds(pg), time.process_time()
+            client.failures.clear()
             latencies, errors, wall = await paced(client, requests, rate)
+            if client.failures:
+                errors = {**errors, "client": dict(client.failures)}
             c_api, c_pg, c_me = cpu_seconds(api) - c_api, cpu_seconds(pg) - c_pg, time.process_time() - c_me
             q = statistics.quantiles(latencies, n=100)
             results.append({
@@ -214,7 +225,7 @@ def print_result(r: dict) -> None:
           f"{r['cpu_pg_ms']:.2f} ms (its backends), load generator {r['cpu_client_ms']:.2f} ms", flush=True)
 
 
-async def main(rates: list[float], seconds: float, workers: list[int]) -> None:
+async def main(rates: list[float], seconds: float, workers: list[int], unix_socket: str | None) -> None:
     services.ensure_postgres()
     services.ensure_redis()
     url, name = await services.create_pg_database("hotline_bench_wo")
@@ -226,11 +237,13 @@ async def main(rates: list[float], seconds: float, workers: list[int]) -> None:
         for seeder in container.seeders:
             await seeder(container)
         await container.close()
-        print(f"create order over HTTP (hotline api, PostgreSQL, {os.cpu_count()} cpu cores; latency from the "
+        print(f"create order over HTTP (hotline api, PostgreSQL over {'its Unix socket' if unix_socket else 'TCP'}, "
+              f"{os.cpu_count()} cpu cores, load average {os.getloadavg()[0]:.2f} before; latency from the "
               f"scheduled send time, open loop, {seconds:.0f} s per rate):", flush=True)
         results = []
         for i, w in enumerate(workers):
-            results += await run_one(url, settings, w, rates, seconds, offset=10_000_000 * (i + 1))
+            results += await run_one(url, settings, w, rates, seconds, offset=10_000_000 * (i + 1),
+                                     unix_socket=unix_socket)
         ok = [r for r in results if r["p99"] <= 50 and not r["errors"]]
         for w in workers:
             best = max((r["rate"] for r in ok if r["workers"] == w), default=None)
@@ -251,6 +264,8 @@ if __name__ == "__main__":
     p.add_argument("--rates", default=None, help="comma-separated rates to sweep (overrides --rate)")
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--workers", default="2", help="uvicorn worker processes; comma-separated to compare")
+    p.add_argument("--unix-socket", nargs="?", const="/var/run/postgresql", default=None,
+                   help="the API connects to PostgreSQL over this Unix socket directory (same host)")
     a = p.parse_args()
     try:
         import uvloop
@@ -259,4 +274,4 @@ if __name__ == "__main__":
     except ImportError:
         pass
     asyncio.run(main([float(x) for x in (a.rates or str(a.rate)).split(",")], min(a.seconds, 120.0),
-                     [int(x) for x in a.workers.split(",")]))
+                     [int(x) for x in a.workers.split(",")], a.unix_socket))

@@ -339,7 +339,7 @@ class WorkOrderService:
         row and the audit row in one statement, in the caller's transaction; returns the order as a persistent,
         loaded object of the session."""
         day = ticket_day(row["created_at"], self.tz)
-        await self.ticket_sequences.ensure(self.db.engine, day, self.tz)
+        await self.ticket_sequences.ensure(self.db.url, day, self.tz)
         params: dict[str, Any] = {f"o_{k}": v for k, v in row.items()}
         for i, event in enumerate(events):
             params.update({f"e{i}_{k}": v for k, v in event.items()})

@@ -12,6 +12,7 @@ order's transaction (`next_ticket`).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import re
@@ -21,7 +22,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from work_orders.models import TicketCounter, WorkOrder
 
@@ -61,19 +63,32 @@ def ticket_sql(day: str) -> str:
 
 
 class TicketSequences:
-    """Makes sure the day's sequence exists (once per day and process; DDL outside the order's transaction, so
-    a failed order never takes it away again). A new day's sequence continues after any ticket of that day
-    already issued (e.g. by the counter row before this scheme, or before a cleanup)."""
+    """Makes sure the day's sequence exists (once per day and process). The DDL runs on a connection of its own,
+    outside the pool (the caller holds a pooled connection already: a burst of first orders must not wait for
+    the pool they fill themselves) and is committed at once, so a failed order never takes the sequence away
+    again. One coroutine per process checks; the others wait for it. A new day's sequence continues after any
+    ticket of that day already issued (by the counter row before this scheme, or before a cleanup)."""
 
     def __init__(self) -> None:
         self._ready: set[str] = set()
+        self._lock = asyncio.Lock()
 
     def forget(self) -> None:
         self._ready.clear()
 
-    async def ensure(self, engine: AsyncEngine, day: str, tz: ZoneInfo) -> None:
+    async def ensure(self, url: str, day: str, tz: ZoneInfo) -> None:
         if day in self._ready:
             return
+        async with self._lock:
+            if day not in self._ready:
+                engine = create_async_engine(url, poolclass=NullPool)
+                try:
+                    await self._create(engine, day, tz)
+                finally:
+                    await engine.dispose()
+                self._ready.add(day)
+
+    async def _create(self, engine: AsyncEngine, day: str, tz: ZoneInfo) -> None:
         name = sequence_name(day)
         async with engine.connect() as conn:
             if await conn.scalar(text("SELECT to_regclass(:n) IS NULL"), {"n": name}):
@@ -95,7 +110,6 @@ class TicketSequences:
                     log.debug("ticket sequence %s created concurrently", name)
                 async with conn.begin():
                     await self._drop_old(conn, day)
-        self._ready.add(day)
 
     @staticmethod
     async def _drop_old(conn, day: str) -> None:  # type: ignore[no-untyped-def]
