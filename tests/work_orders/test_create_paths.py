@@ -123,3 +123,4 @@ async def test_old_sequences_dropped_and_concurrent_creators_never_share_a_numbe
                                                 "AND relname LIKE 'wo_ticket_2%'"))).all())
         assert sequence_name("20261125") not in names and len(names) == 1
         assert await session.scalar(select(func.count()).select_from(WorkOrder)) == 21
+

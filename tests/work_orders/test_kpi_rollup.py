@@ -284,6 +284,22 @@ async def test_api_and_csv_from_the_rollup(
     assert '"response_rate":0.5' in after[0].replace(" ", "")
 
 
+async def test_worker_job_and_cli(container: Container, clock: Clock) -> None:
+    jobs = {j.name: j for j in container.periodic_jobs()}
+    job = jobs["work_orders.kpi_rollup"]
+    assert job.interval_seconds == kpi_rollup.COMPACT_INTERVAL_SECONDS
+    async with container.db.session() as session:
+        await container.work_orders.create(session, SYSTEM, WorkOrderCreate(category="other", description="咨询"))
+    assert await job.run() == 1  # first run: rebuilt from the one order
+    async with container.db.session() as session:
+        await container.work_orders.create(session, SYSTEM, WorkOrderCreate(category="other", description="咨询"))
+    assert await job.run() == 1  # then: the one logged change folded
+    assert await job.run() == 0
+    from hotline.cli import build_parser
+
+    assert build_parser().parse_args(["kpi-rollup", "--rebuild"]).rebuild is True
+
+
 async def test_other_time_zone_means_rebuild(container: Container, clock: Clock) -> None:
     """Daily rows are local days: a rollup built for another time zone is not used, and compact() rebuilds."""
     from zoneinfo import ZoneInfo
