@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from urllib.parse import urlsplit
@@ -64,6 +65,8 @@ async def run_all(settings: Settings, api_port: int | None = None) -> int:
     container = Container.build(settings)
     await container.start()
     app = create_app(settings, container=container)
+    gc.collect()
+    gc.freeze()  # start-up objects out of the cyclic GC's reach (see hotline.cli.api_app)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=port, log_config=None))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
