@@ -218,6 +218,17 @@ async def run_one(url: str, settings, workers: int, rates: list[float], seconds:
     return results
 
 
+def calibration_ms() -> float:
+    """A fixed pure-Python loop, to compare runs: this machine's speed varies between runs (shared host)."""
+    best = float("inf")
+    for _ in range(3):
+        t, acc = time.process_time(), 0
+        for i in range(1_000_000):
+            acc += i * i
+        best = min(best, (time.process_time() - t) * 1000)
+    return best
+
+
 def print_result(r: dict) -> None:
     print(f"  workers {r['workers']}  {r['n']} requests at {r['rate']:.0f}/s (achieved {r['achieved']:.0f}/s): "
           f"p50 {r['p50']:.1f} ms  p95 {r['p95']:.1f} ms  p99 {r['p99']:.1f} ms  max {r['max']:.1f} ms  "
@@ -238,7 +249,8 @@ async def main(rates: list[float], seconds: float, workers: list[int], unix_sock
             await seeder(container)
         await container.close()
         print(f"create order over HTTP (hotline api, PostgreSQL over {'its Unix socket' if unix_socket else 'TCP'}, "
-              f"{os.cpu_count()} cpu cores, load average {os.getloadavg()[0]:.2f} before; latency from the "
+              f"{os.cpu_count()} cpu cores, load average {os.getloadavg()[0]:.2f} before, reference loop "
+              f"{calibration_ms():.0f} ms; latency from the "
               f"scheduled send time, open loop, {seconds:.0f} s per rate):", flush=True)
         results = []
         for i, w in enumerate(workers):
