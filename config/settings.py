@@ -82,8 +82,17 @@ class Settings(BaseSettings):
     ari_password: str = ""
     ari_app: str = "hotline"
 
-    # Speech.
+    # Speech. Capacity grows with ASR workers: each decodes one utterance at a time on asr_cpu_threads cores
+    # (docs/scaling.md); on a 2-core box keep 1 x 1.
     models_dir: Path = VAR_DIR / "cache" / "models"
+    asr_engine: Literal["whisper", "vosk"] = "whisper"
+    whisper_model: str = "whisper-base-zh"
+    vosk_model: str = "vosk-cn"
+    asr_workers: int = Field(default=1, ge=1, le=64)
+    asr_cpu_threads: int = Field(default=1, ge=1, le=64)
+    asr_beam_size: int = Field(default=2, ge=1, le=10)
+    tts_threads: int = Field(default=1, ge=1, le=64)
+    tts_speed: float = Field(default=1.0, gt=0.3, lt=3.0)
     tts_cache_dir: Path = VAR_DIR / "cache" / "tts"
     record_audio: bool = False
 

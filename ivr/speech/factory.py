@@ -1,14 +1,16 @@
-"""Build the configured engines.  Takes plain arguments, or any settings
-object via :func:`recognizer_from_settings` / :func:`synthesizer_from_settings`
-(attributes read with defaults, so this module does not import config)."""
+"""Build the configured engines, from plain arguments or from the hotline's Settings
+(:func:`recognizer_from_settings` / :func:`synthesizer_from_settings`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from ivr.speech.base import MODELS_DIR, Recognizer
 from ivr.speech.tts_cache import DEFAULT_CACHE_DIR, CachedSynthesizer
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 
 def create_recognizer(
@@ -52,23 +54,20 @@ def create_synthesizer(
     return CachedSynthesizer(ZhttsSynthesizer(num_threads=num_threads, speed=speed), cache_dir, memory_items=memory_items)
 
 
-def recognizer_from_settings(settings: Any, hotwords: list[str] | None = None) -> Recognizer:
+def recognizer_from_settings(settings: Settings, hotwords: list[str] | None = None) -> Recognizer:
     return create_recognizer(
-        getattr(settings, "asr_engine", "whisper"),
-        getattr(settings, "models_dir", MODELS_DIR),
-        whisper_model=getattr(settings, "whisper_model", "whisper-base-zh"),
-        vosk_model=getattr(settings, "vosk_model", "vosk-cn"),
-        cpu_threads=getattr(settings, "asr_cpu_threads", 1),
-        num_workers=getattr(settings, "asr_workers", 1),
-        beam_size=getattr(settings, "asr_beam_size", 2),
+        settings.asr_engine,
+        settings.models_dir,
+        whisper_model=settings.whisper_model,
+        vosk_model=settings.vosk_model,
+        cpu_threads=settings.asr_cpu_threads,
+        num_workers=settings.asr_workers,
+        beam_size=settings.asr_beam_size,
         hotwords=hotwords,
     )
 
 
-def synthesizer_from_settings(settings: Any) -> CachedSynthesizer:
+def synthesizer_from_settings(settings: Settings) -> CachedSynthesizer:
     return create_synthesizer(
-        getattr(settings, "tts_cache_dir", DEFAULT_CACHE_DIR),
-        num_threads=getattr(settings, "tts_threads", 1),
-        speed=getattr(settings, "tts_speed", 1.0),
-        memory_items=getattr(settings, "tts_memory_items", 512),
+        settings.tts_cache_dir, num_threads=settings.tts_threads, speed=settings.tts_speed,
     )

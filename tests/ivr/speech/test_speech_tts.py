@@ -78,17 +78,15 @@ async def test_prerender(tts: ZhttsSynthesizer, tmp_path: Path) -> None:
 
 
 def test_factory_from_settings(tmp_path: Path) -> None:
-    from types import SimpleNamespace
-
+    from config.settings import Settings
     from ivr.speech.factory import recognizer_from_settings, synthesizer_from_settings
     from ivr.speech.vosk_asr import VoskRecognizer
     from ivr.speech.whisper_asr import WhisperRecognizer
 
-    s = SimpleNamespace(models_dir=tmp_path, tts_cache_dir=tmp_path / "tts", asr_engine="whisper", asr_beam_size=1)
+    s = Settings(env="test", models_dir=tmp_path, tts_cache_dir=tmp_path / "tts", asr_beam_size=1, asr_workers=2)
     rec = recognizer_from_settings(s, hotwords=["社保卡"])
     assert isinstance(rec, WhisperRecognizer) and rec.model_dir == tmp_path / "whisper-base-zh"
-    assert rec.beam_size == 1 and "社保卡" in rec.prompt
-    s.asr_engine = "vosk"
-    assert isinstance(recognizer_from_settings(s), VoskRecognizer)
+    assert rec.beam_size == 1 and rec.num_workers == 2 and "社保卡" in rec.prompt
+    assert isinstance(recognizer_from_settings(s.model_copy(update={"asr_engine": "vosk"})), VoskRecognizer)
     syn = synthesizer_from_settings(s)
     assert syn.cache_dir == tmp_path / "tts" and syn.sample_rate == 24000

