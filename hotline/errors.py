@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
+
+from hotline.db_errors import RETRY_AFTER_SECONDS, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,19 @@ def _document_validation_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _unavailable(request: Request, exc: BaseException) -> JSONResponse:
+    """503: the database cannot be reached (restart, crash). Nothing was half-written (every write is one
+    transaction); a write whose commit was cut off may or may not be stored, so clients send it again with
+    the same Idempotency-Key."""
+    log.warning("database unavailable during %s %s: %s", request.method, request.url.path,
+                f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+    return JSONResponse(
+        {"detail": "数据库暂时无法连接，请稍后重试 (database temporarily unavailable; retry shortly, "
+                   "with the same Idempotency-Key for a new order)"},
+        status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     _document_validation_errors(app)
 
@@ -107,11 +123,23 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "conflicts with existing data"}, status_code=409)
 
     @app.exception_handler(DBAPIError)
-    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if database_unavailable(exc):
+            return _unavailable(request, exc)
         reason = _bad_value(exc)
         if reason is None:
             raise exc  # a real server error: 500
         return JSONResponse({"detail": f"invalid request: {reason}"}, status_code=422)
+
+    # While the database is down or recovering, a new pooled connection fails with the driver's or the socket's
+    # own exception (SQLAlchemy translates errors of open connections only).
+    async def _connection_lost(request: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            return _unavailable(request, exc)
+        raise exc
+
+    for cls in (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(cls, _connection_lost)  # type: ignore[arg-type]
 
     @app.exception_handler(OverflowError)
     async def _overflow(_: Request, exc: OverflowError) -> JSONResponse:

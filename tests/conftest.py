@@ -114,6 +114,18 @@ def make_settings(database_url: str, redis_url: str, **overrides: object) -> Set
     )
 
 
+async def prepare_database(url: str, redis_url: str) -> None:
+    """Migrate and seed a fresh database as `make setup` does (the admin, the KB, the city)."""
+    from hotline.seed import seed_all
+
+    await asyncio.to_thread(upgrade, url)
+    container = Container.build(make_settings(url, redis_url))
+    try:
+        await seed_all(container)
+    finally:
+        await container.close()
+
+
 async def reset_database(db: Database) -> None:
     async with db.engine.connect() as conn:
         existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
