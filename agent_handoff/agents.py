@@ -74,13 +74,15 @@ class AgentService:
             raise NotFound("agent is not logged in to a seat")
         return agent
 
-    async def login(self, user: User, *, endpoint: str | None = None, ready: bool = True) -> AgentLive:
+    async def login(self, user: User, *, endpoint: str | None = None, ready: bool = True,
+                    node: str = "") -> AgentLive:
+        """`node`: the Asterisk node the seat phone is on (every node has its own PJSIP/agent1 …)."""
         endpoint = endpoint or user.sip_endpoint
         if not endpoint or "/" not in endpoint:
             raise BadRequest("no seat phone: give a SIP endpoint such as PJSIP/agent1")
         for other in await self.store.agents():
-            if other.endpoint == endpoint and other.id != user.id:
-                raise Conflict(f"seat {endpoint} is taken by {other.username}")
+            if other.endpoint == endpoint and other.node == node and other.id != user.id:
+                raise Conflict(f"seat {endpoint}{f' on node {node}' if node else ''} is taken by {other.username}")
         current = await self.store.get_agent(user.id)
         if current and current.state in (AgentState.ringing.value, AgentState.on_call.value):
             raise Conflict("cannot change seats during a call")
@@ -88,7 +90,7 @@ class AgentService:
         state = AgentState.available if ready else AgentState.paused
         agent = AgentLive(id=user.id, username=user.username, name=user.display_name or user.username,
                           endpoint=endpoint, skills=parse_skills(user.skills), state=state.value,
-                          reason="" if ready else "登录", since=now, idle_since=now)
+                          reason="" if ready else "登录", since=now, idle_since=now, node=node)
         await self._record(user.id, state, current.state if current else AgentState.logged_out.value,
                            "login")
         await self.store.put_agent(agent)

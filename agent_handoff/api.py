@@ -39,20 +39,22 @@ def agent_out(a: AgentLive) -> AgentOut:
     return AgentOut(id=a.id, username=a.username, name=a.name, endpoint=a.endpoint, skills=a.skills,
                     state=a.state, reason=a.reason, since=_ts(a.since) or dt.datetime.now(dt.timezone.utc),
                     idle_since=_ts(a.idle_since), call_id=a.call_id or None,
-                    wrap_until=_ts(a.wrap_until) if a.state == AgentState.wrap_up.value else None)
+                    wrap_until=_ts(a.wrap_until) if a.state == AgentState.wrap_up.value else None, node=a.node)
 
 
 def entry_out(e: QueueEntry, position: int | None, now: float, user: User) -> QueueEntryOut:
     caller = e.caller if user.role in (Role.admin.value, Role.supervisor.value) else mask_phone(e.caller)
     return QueueEntryOut(call_id=e.call_id, caller=caller, queue=e.queue, priority=e.priority, skill=e.skill,
                          state=e.state, kind=e.kind, position=position, waited_seconds=round(e.waited(now), 1),
-                         agent_id=e.agent_id)
+                         agent_id=e.agent_id, node=e.node)
 
 
 # ====================================================================== agents
 @router.post("/me/login", response_model=AgentOut)
 async def login(data: LoginIn, container: ContainerDep, user: StaffUser) -> AgentOut:
-    return agent_out(await container.handoff.agents.login(user, endpoint=data.endpoint, ready=data.ready))
+    svc = container.handoff
+    return agent_out(await svc.agents.login(user, endpoint=data.endpoint, ready=data.ready,
+                                            node=svc.seat_node(data.node)))
 
 
 @router.post("/me/logout", status_code=204)

@@ -1,4 +1,7 @@
-"""One queued call meeting an agent: offer (ring), answer (bridge), no-answer, hangups, hold, transfers."""
+"""One queued call meeting an agent: offer (ring), answer (bridge), no-answer, hangups, hold, transfers.
+
+Offers and ARI events run in the seats runtime of the call's node (`svc.ari` is that node); the agent actions
+(REST) may run in any API process and reach the call's node with `svc.ari_for(entry.node)`."""
 
 from __future__ import annotations
 
@@ -192,21 +195,22 @@ class CallControl:
 
     async def hangup(self, agent_id: int) -> None:
         entry = await self.current(agent_id)
-        await self.svc._safe(self.svc.ari.hangup(entry.agent_channel))  # type: ignore[arg-type]
+        await self.svc._safe(self.svc.ari_for(entry.node).hangup(entry.agent_channel))  # type: ignore[arg-type]
 
     async def hold(self, agent_id: int, on: bool) -> QueueEntry:
         svc = self.svc
         entry = await self.current(agent_id)
+        ari = svc.ari_for(entry.node)
         async with svc.lock(entry.call_id):
             if on and entry.state == "connected":
-                await svc.ari.remove_channel(entry.bridge_id, entry.channel_id)  # type: ignore[arg-type]
-                await svc._safe(svc.ari.moh_start(entry.channel_id, "default"))
+                await ari.remove_channel(entry.bridge_id, entry.channel_id)  # type: ignore[arg-type]
+                await svc._safe(ari.moh_start(entry.channel_id, "default"))
                 entry.state = "held"
             elif not on and entry.state == "held":
                 if entry.transfer_channel:
                     raise Conflict("a department is on the line: complete or cancel the transfer first")
-                await svc.quiet(entry.channel_id)
-                await svc.ari.add_channel(entry.bridge_id, entry.channel_id)  # type: ignore[arg-type]
+                await svc.quiet(entry.channel_id, ari)
+                await ari.add_channel(entry.bridge_id, entry.channel_id)  # type: ignore[arg-type]
                 entry.state = "connected"
             await self.store.save_entry(entry)
         return entry
@@ -217,7 +221,7 @@ class CallControl:
         entry = await self.current(agent_id)
         async with svc.lock(entry.call_id):
             old = QueueEntry(**{**entry.__dict__})
-            await svc._safe(svc.ari.remove_channel(entry.bridge_id, entry.channel_id))  # type: ignore[arg-type]
+            await svc._safe(svc.ari_for(entry.node).remove_channel(entry.bridge_id, entry.channel_id))  # type: ignore[arg-type]
             entry.state, entry.queue, entry.skill = "waiting", queue, skill
             entry.priority = priority or entry.priority
             entry.agent_id = entry.agent_channel = entry.bridge_id = None
@@ -227,15 +231,16 @@ class CallControl:
             await self.store.requeue(entry)
         await self.end_agent_leg(old)
         await svc.calls.update(entry.call_id, queue=queue, context={"transferred_from_agent": agent_id})
-        await svc._start_waiting(entry)
+        await svc.waiting_again(entry)
         return entry
 
     async def end_agent_leg(self, old: QueueEntry) -> None:
+        ari = self.svc.ari_for(old.node)
         if old.agent_channel:
             await self.store.take_channel(old.agent_channel)
-            await self.svc._safe(self.svc.ari.hangup(old.agent_channel))
+            await self.svc._safe(ari.hangup(old.agent_channel))
         if old.bridge_id:
-            await self.svc._safe(self.svc.ari.destroy_bridge(old.bridge_id))
+            await self.svc._safe(ari.destroy_bridge(old.bridge_id))
         await self._release_agent(old)
 
     async def transfer_department(self, agent_id: int, number: str, code: str) -> QueueEntry:
@@ -254,9 +259,9 @@ class CallControl:
         entry.transfer_channel, entry.transferred_to = chan, code
         await self.store.save_entry(entry)
         try:
-            await svc.ari.originate(svc.settings.handoff_outbound_dial.format(number=digits), app=svc.app,
-                                    app_args=f"dept,{entry.call_id}", caller_id="12345", channel_id=chan,
-                                    timeout=30)
+            await svc.ari_for(entry.node).originate(
+                svc.settings.handoff_outbound_dial.format(number=digits), app=svc.app,
+                app_args=f"dept,{entry.call_id}", caller_id="12345", channel_id=chan, timeout=30)
         except AriError as exc:
             await self.store.take_channel(chan)
             entry.transfer_channel = None
@@ -301,9 +306,10 @@ class CallControl:
             raise Conflict("no department on the line")
         async with svc.lock(entry.call_id):
             old = QueueEntry(**{**entry.__dict__})
-            await svc.quiet(entry.channel_id)
-            await svc.ari.add_channel(entry.bridge_id, entry.channel_id)  # type: ignore[arg-type]
-            await svc._safe(svc.ari.remove_channel(entry.bridge_id, entry.agent_channel))  # type: ignore[arg-type]
+            ari = svc.ari_for(entry.node)
+            await svc.quiet(entry.channel_id, ari)
+            await ari.add_channel(entry.bridge_id, entry.channel_id)  # type: ignore[arg-type]
+            await svc._safe(ari.remove_channel(entry.bridge_id, entry.agent_channel))  # type: ignore[arg-type]
             entry.state, entry.agent_channel = "external", None
             await self.store.save_entry(entry)
         old.bridge_id = None
@@ -314,7 +320,7 @@ class CallControl:
         entry = await self.current(agent_id)
         if entry.transfer_channel:
             await self.store.take_channel(entry.transfer_channel)
-            await self.svc._safe(self.svc.ari.hangup(entry.transfer_channel))
+            await self.svc._safe(self.svc.ari_for(entry.node).hangup(entry.transfer_channel))
             entry.transfer_channel = None
             await self.store.save_entry(entry)
         return await self.hold(agent_id, False)

@@ -102,9 +102,10 @@ class Outbound:
 
     async def dial_callbacks(self) -> int:
         svc = self.svc
+        # This node's seats and queue only: a callback is dialled from, and answered on, this node.
         agents = await svc.store.agents()
-        free = sum(1 for a in agents if a.state == AgentState.available.value)
-        waiting = len(await svc.store.queued_ids())
+        free = sum(1 for a in agents if a.state == AgentState.available.value and a.node == svc.node)
+        waiting = sum(1 for e in await svc.store.entries(await svc.store.queued_ids()) if e.node == svc.node)
         async with svc.db.session() as s:
             busy = await s.scalar(select(func.count()).select_from(CallbackRequest).where(
                 CallbackRequest.status.in_([CallbackStatus.dialing.value, CallbackStatus.connected.value])))
@@ -113,7 +114,9 @@ class Outbound:
                 return 0
             due = list((await s.scalars(select(CallbackRequest).where(
                 CallbackRequest.status == CallbackStatus.pending.value,
-                CallbackRequest.next_attempt_at <= svc.clock()).order_by(CallbackRequest.queued_at).limit(50))).all())
+                CallbackRequest.next_attempt_at <= svc.clock()).order_by(CallbackRequest.queued_at).limit(50)
+                # another node's dispatcher picking callbacks at the same moment skips these rows (PostgreSQL)
+                .with_for_update(skip_locked=True))).all())
             due.sort(key=lambda c: (PRIORITY_RANK[Priority(c.priority)], c.queued_at))
             chosen = due[:slots]
             for cb in chosen:
@@ -166,7 +169,7 @@ class Outbound:
         if cb is None:
             await svc._safe(svc.ari.hangup(ch.id))
             return
-        await svc.calls.start(ch.id, cb.phone, direction="out")
+        await svc.calls.start(ch.id, cb.phone, direction="out", node=svc.node)
         await svc.calls.answered(ch.id)
         await svc.play(ch.id, media.GREETING_CALLBACK, timeout=20)
         if await svc.store.channel(ch.id) is None:  # hung up during the greeting
@@ -220,14 +223,16 @@ class Outbound:
             if not order.caller_phone or await svc.store.r.exists(self._survey_key(task.id)):
                 continue
             chan = f"ah-sv-{uuid.uuid4().hex[:16]}"
+            # Taken first (every node's dispatcher looks at the same due tasks): only the winner records an attempt.
+            if not await svc.store.r.set(self._survey_key(task.id), json.dumps({"chan": chan}), nx=True, ex=600):
+                continue
             async with svc.db.session() as s:
                 attempt = SurveyAttempt(task_id=task.id, order_id=order.id, phone=order.caller_phone,
                                         started_at=svc.clock(), call_id=chan)
                 s.add(attempt)
                 await s.commit()
             info = {"attempt": attempt.id, "order": order.id, "ticket": order.ticket, "chan": chan}
-            if not await svc.store.r.set(self._survey_key(task.id), json.dumps(info), nx=True, ex=600):
-                continue
+            await svc.store.r.set(self._survey_key(task.id), json.dumps(info), ex=600)
             await svc.store.map_channel(chan, "survey", str(task.id))
             try:
                 await svc.ari.originate(self.settings.handoff_outbound_dial.format(number=order.caller_phone),

@@ -16,6 +16,8 @@ class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     endpoint: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]+/[\w.@:-]{1,60}$")] | None = None
     ready: bool = True
+    # The Asterisk node the seat phone is on (several nodes: each has its own PJSIP/agent1 …); default: the API's own.
+    node: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]{0,16}$")] | None = None
 
 
 class StateIn(BaseModel):
@@ -36,6 +38,7 @@ class AgentOut(BaseModel):
     idle_since: dt.datetime | None = None
     call_id: str | None = None
     wrap_until: dt.datetime | None = None
+    node: str = ""
 
 
 class TransferIn(BaseModel):
@@ -64,6 +67,7 @@ class QueueEntryOut(BaseModel):
     position: int | None
     waited_seconds: float
     agent_id: int | None = None
+    node: str = ""  # the Asterisk node holding the caller
 
 
 class QueueOut(BaseModel):

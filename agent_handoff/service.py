@@ -16,8 +16,11 @@ API for the IVR controller (same process or another; it only needs Redis, the da
 
     await handoff.publish_transcript(call_id, speaker, text)   # live transcript lines for the agent console
 
-`start()` (in exactly one process: `hotline run`/`hotline api`) connects the `hotline-seats` events socket
-and runs the dispatcher: routing, ringing timeouts, announcements, wrap-up expiry, callbacks and surveys.
+`start()` (in exactly one process per Asterisk node: `hotline worker` or `hotline run`) connects the node's
+`hotline-seats` events socket and runs the dispatcher: routing, ringing timeouts, announcements, wrap-up expiry,
+callbacks and surveys. A node's dispatcher offers only the calls held on its node (`QueueEntry.node`) to the
+seats whose phones are on it (`AgentLive.node`); Redis and the database are shared by all nodes. Agent actions
+through any API process reach the call's node with `ari_for(node)` (`HOTLINE_ARI_NODES`).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from hotline.tasks import cancel_and_wait, wait_event
 from agent_handoff.store import AgentLive, QueueEntry, SeatStore
 from config.settings import Settings
 from hotline.db import Database, utcnow
-from hotline.errors import BadRequest, NotFound
+from hotline.errors import BadRequest, Conflict, NotFound
 from ivr.ari import AriClient, AriError, Event
 from ivr.calls import CallRecords
 from ivr.models import CallOutcome
@@ -66,8 +69,10 @@ class HandoffService:
         self.popups = ScreenPop(db, kb, work_orders)
         self.work_orders = work_orders
         self.app = settings.seats_ari_app
+        self.node = settings.node  # the Asterisk node of `ari` (settings.ari_url)
         self.ari = AriClient(settings.ari_url, settings.ari_user, settings.ari_password, app=self.app,
                              start_events=False)
+        self._node_aris: dict[str, AriClient] = {}  # other nodes' ARI (REST only), for agent actions
         from agent_handoff.control import CallControl
         from agent_handoff.outbound import Outbound
 
@@ -81,6 +86,7 @@ class HandoffService:
         self._ring_timers: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._requests_task: asyncio.Task[None] | None = None
 
     # ================================================================== lifecycle
     def now(self) -> float:
@@ -107,6 +113,8 @@ class HandoffService:
             except AriError as exc:
                 log.warning("MOH reload failed: %s", exc)
         await self.rebuild()
+        if self._requests_task is None:
+            self._requests_task = asyncio.create_task(self._node_requests(), name="handoff-node-requests")
         self._loop_task = asyncio.create_task(self._dispatcher(), name="handoff-dispatcher")
 
     async def rebuild(self) -> int:
@@ -114,6 +122,8 @@ class HandoffService:
         queue in their original order, if their channel still exists."""
         n = 0
         for call in await self.calls.in_progress():
+            if call.node != self.node:  # another node's channel: that node's runtime rebuilds it
+                continue
             if call.queued_at is None or call.agent_answered_at is not None or await self.store.entry(call.id):
                 continue
             try:
@@ -125,7 +135,7 @@ class HandoffService:
                                queue=call.queue or self.settings.handoff_default_queue,
                                priority=call.priority or Priority.normal.value,
                                skill=(call.context or {}).get("handoff_skill"),
-                               queued_at=call.queued_at.timestamp(), state="waiting")
+                               queued_at=call.queued_at.timestamp(), state="waiting", node=self.node)
             await self.store.add_waiting(entry)
             await self.store.map_channel(call.id, "caller", call.id)
             await self._start_waiting(entry)
@@ -133,14 +143,46 @@ class HandoffService:
         return n
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._loop_task, *self._announcers.values(), *self._ring_timers.values(),
-                             *self._tasks] if t is not None]
+        tasks = [t for t in [self._loop_task, self._requests_task, *self._announcers.values(),
+                             *self._ring_timers.values(), *self._tasks] if t is not None]
         await cancel_and_wait(tasks)
-        self._loop_task = None
+        self._loop_task = self._requests_task = None
         await self.ari.close()
+        for client in self._node_aris.values():
+            await client.close()
+        self._node_aris.clear()
 
     def wake(self) -> None:
         self._wake.set()
+
+    # ================================================================== nodes
+    def known_nodes(self) -> set[str]:
+        """The Asterisk nodes this process can reach: `ari_nodes`, and its own (`node`, the only one by default)."""
+        own = {self.node} if self.node or not self.settings.ari_nodes else set()
+        return set(self.settings.ari_nodes) | own
+
+    def seat_node(self, requested: str | None) -> str:
+        """The node of a seat logging in: as given, else this process's own node."""
+        node = self.node if requested is None else requested
+        known = self.known_nodes()
+        if node not in known:
+            raise BadRequest(f"unknown Asterisk node {node!r}: the seat phone is on one of {sorted(known)}")
+        return node
+
+    def ari_for(self, node: str) -> AriClient:
+        """REST client of the Asterisk node holding a call (an agent's action may come through any process)."""
+        if node == self.node:
+            return self.ari
+        client = self._node_aris.get(node)
+        if client is None:
+            url = self.settings.ari_nodes.get(node)
+            if url is None:
+                raise Conflict(f"the call is on Asterisk node {node!r}, which this process cannot reach "
+                               "(HOTLINE_ARI_NODES)")
+            s = self.settings
+            client = self._node_aris[node] = AriClient(url, s.ari_user, s.ari_password, app=self.app,
+                                                       start_events=False)
+        return client
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -167,13 +209,13 @@ class HandoffService:
         except ValueError:
             raise BadRequest(f"priority must be one of {[p.value for p in Priority]}") from None
         queue = queue or self.settings.handoff_default_queue
-        call = await self.calls.start(call_id, caller or "")
+        call = await self.calls.start(call_id, caller or "", node=self.node)
         when = queued_at or self.clock()
         await self.calls.update(call_id, queue=queue, priority=priority.value, queued_at=call.queued_at or when,
                                 context=dict(context or {}) | {"handoff_skill": skill})
         entry = QueueEntry(call_id=call_id, channel_id=channel_id, caller=caller or call.caller, queue=queue,
                            priority=priority.value, skill=skill or None, queued_at=when.timestamp(), kind=kind,
-                           callback_id=callback_id, state="entering" if move else "waiting")
+                           callback_id=callback_id, state="entering" if move else "waiting", node=self.node)
         await self.store.add_waiting(entry)
         await self.store.map_channel(channel_id, "caller", call_id)
         if move:
@@ -202,7 +244,8 @@ class HandoffService:
         return await self.store.position(call_id)
 
     async def estimated_wait(self, entry: QueueEntry, position: int) -> float:
-        agents = [a for a in await self.store.agents() if a.state != AgentState.paused.value]
+        agents = [a for a in await self.store.agents()
+                  if a.state != AgentState.paused.value and a.node == entry.node]
         skilled = [a for a in agents if a.has_skill(entry.skill)] or agents
         aht = await self.store.handle_time(entry.queue, self.settings.handoff_default_handle_seconds)
         return math.ceil(position / max(1, len(skilled))) * aht
@@ -277,12 +320,13 @@ class HandoffService:
             if self._playing.get(channel_id) == pid:
                 del self._playing[channel_id]
 
-    async def quiet(self, channel_id: str) -> None:
-        """Stop any prompt and hold music on a channel (before bridging it)."""
+    async def quiet(self, channel_id: str, ari: AriClient | None = None) -> None:
+        """Stop any prompt and hold music on a channel (before bridging it); `ari`: the channel's node."""
+        ari = ari or self.ari
         pid = self._playing.pop(channel_id, None)
         if pid:
-            await self._safe(self.ari.stop_playback(pid))
-        await self._safe(self.ari.moh_stop(channel_id))
+            await self._safe(ari.stop_playback(pid))
+        await self._safe(ari.moh_stop(channel_id))
 
     @staticmethod
     async def _safe(coro: Any) -> None:
@@ -292,6 +336,38 @@ class HandoffService:
             log.debug("ARI: %s", exc)
 
     # ================================================================== waiting
+    async def waiting_again(self, entry: QueueEntry) -> None:
+        """A call back in the queue (an agent transferred it): hold music and announcements come from the seats
+        runtime of its node - this process if it is that runtime, else that runtime is asked over Redis."""
+        if self._loop_task is not None and entry.node == self.node:
+            await self._start_waiting(entry)
+        else:
+            await self.store.tell_node(entry.node, {"type": "waiting", "call_id": entry.call_id})
+        self.wake()
+
+    async def _node_requests(self) -> None:
+        """What other processes ask of this node's runtime (waiting_again); resubscribes after a Redis blip."""
+        while True:
+            pubsub = self.store.r.pubsub()
+            try:
+                await pubsub.subscribe(self.store.node_channel_name(self.node))
+                while True:
+                    m = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if not m or m.get("type") != "message":
+                        continue
+                    request = json.loads(m["data"])
+                    entry = await self.store.entry(str(request.get("call_id")))
+                    if request.get("type") == "waiting" and entry is not None and entry.node == self.node \
+                            and entry.state in WAITING:
+                        await self._start_waiting(entry)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - Redis gone for a moment, a malformed request: carry on
+                log.exception("seats node requests: listening again in 1 s")
+                await asyncio.sleep(1.0)
+            finally:
+                await pubsub.aclose()
+
     async def _start_waiting(self, entry: QueueEntry) -> None:
         async with self.lock(entry.call_id):
             current = await self.store.entry(entry.call_id)
@@ -363,12 +439,13 @@ class HandoffService:
 
     async def dispatch_once(self) -> int:
         now = self.now()
-        free = [a for a in await self.store.agents() if a.state == AgentState.available.value]
+        free = [a for a in await self.store.agents()
+                if a.state == AgentState.available.value and a.node == self.node]
         if not free:
             return 0
         offered = 0
         for entry in await self.store.entries(await self.store.queued_ids()):
-            if entry.state not in WAITING or not free:
+            if entry.node != self.node or entry.state not in WAITING or not free:
                 continue
             agent = self.pick(entry, free, now)
             if agent is None:

@@ -9,6 +9,10 @@ Keys (prefix ``ah:``):
   aht:{queue}     list   recent handle times (seconds), newest first
   ev:agent:{id}   pubsub screen pops and live transcript for one agent
   ev:supervisor   pubsub queue/agent changes for dashboards
+  node:{node}     pubsub requests for one node's seats runtime from other processes (a call back in the queue)
+
+Shared by every process of every node. An agent's seat phone and a queued call each belong to one Asterisk
+node (`node`, "" with a single node): a node's dispatcher only offers its own calls to its own agents.
 
 Everything here may be lost: agent history and call records are in the database, and
 ``HandoffService.rebuild()`` (run at start) restores queue entries from the calls still marked as queued.
@@ -48,6 +52,7 @@ class AgentLive:
     idle_since: float = 0.0
     call_id: str = ""
     wrap_until: float = 0.0
+    node: str = ""  # the Asterisk node the seat phone is on
 
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> "AgentLive":
@@ -56,7 +61,7 @@ class AgentLive:
             endpoint=h.get("endpoint", ""), skills=json.loads(h.get("skills") or "{}"),
             state=h.get("state", AgentState.paused.value), reason=h.get("reason", ""),
             since=float(h.get("since") or 0), idle_since=float(h.get("idle_since") or 0),
-            call_id=h.get("call_id", ""), wrap_until=float(h.get("wrap_until") or 0),
+            call_id=h.get("call_id", ""), wrap_until=float(h.get("wrap_until") or 0), node=h.get("node", ""),
         )
 
     def to_hash(self) -> dict[str, str]:
@@ -90,6 +95,7 @@ class QueueEntry:
     announced_at: float | None = None
     callback_offered: bool = False  # the last announcement offered "press 1 for a callback"
     transferred_to: str | None = None  # department code after a completed warm transfer
+    node: str = ""  # the Asterisk node holding the caller's channel (agents of that node only)
 
     @property
     def score(self) -> float:
@@ -249,3 +255,10 @@ class SeatStore:
     @staticmethod
     def supervisor_channel_name() -> str:
         return f"{P}ev:supervisor"
+
+    async def tell_node(self, node: str, message: dict[str, Any]) -> None:
+        await self.r.publish(self.node_channel_name(node), json.dumps(message, ensure_ascii=False))
+
+    @staticmethod
+    def node_channel_name(node: str) -> str:
+        return f"{P}node:{node}"

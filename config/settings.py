@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     ari_user: str = "hotline"
     ari_password: str = ""
     ari_app: str = "hotline"
+    # Scale-out: the Asterisk node `ari_url` belongs to (its systemname; "" = the single default node). A call is
+    # pinned to the node whose Asterisk holds its channel; the controller and seats runtime of that node handle it.
+    node: str = ""
+    # Every node's ARI URL by name, for processes that act on calls of any node (API: an agent's hold/transfer).
+    ari_nodes: dict[str, str] = {}
 
     # Speech. Capacity grows with ASR workers: each decodes one utterance at a time on asr_cpu_threads cores
     # (docs/scaling.md); on a 2-core box keep 1 x 1.

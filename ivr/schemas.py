@@ -35,6 +35,8 @@ class CallOut(BaseModel):
     ended_at: dt.datetime | None
     outcome: CallOutcome
     ticket: str | None
+    node: str  # the Asterisk node the call is pinned to ("" = the single default node)
+    controller: str  # the IVR controller instance that handled it
     queue: str | None
     priority: str | None
     queued_at: dt.datetime | None
@@ -55,6 +57,8 @@ class CallSummary(BaseModel):
     ended_at: dt.datetime | None
     outcome: CallOutcome
     ticket: str | None
+    node: str = ""
+    controller: str = ""
     n_turns: int = 0
 
 

@@ -4,6 +4,10 @@ Start-up (also after a crash): hand back the calls a dead controller left in Sta
 the human queue) and finalise their records, *then* register the app, so nothing is handled twice.
 Each new channel is claimed in Redis (live.py) before it is touched.
 
+Scale-out: one controller per Asterisk node (`node` = that Asterisk's systemname, checked at start). A call is
+pinned to the node holding its channel: only that node's controller gets its events, its record carries the
+node, and a restarting controller only settles the calls of its own node.
+
     controller = IvrController(ari=..., calls=..., understanding=..., synthesizer=..., live=..., handover=...)
     await controller.start()
     ...
@@ -53,8 +57,10 @@ class IvrController:
     def __init__(self, *, ari: AriClient, calls: CallRecords, understanding: Understanding,
                  synthesizer: Synthesizer, live: LiveCalls, handover: Handover,
                  timeouts: CallTimeouts = CallTimeouts(), record_dir: Path | None = None,
-                 controller_id: str | None = None, end_dialogue: Callable[[str], Any] | None = None) -> None:
+                 controller_id: str | None = None, end_dialogue: Callable[[str], Any] | None = None,
+                 node: str = "") -> None:
         self.ari = ari
+        self.node = node
         self.calls = calls
         self.understanding = understanding
         self.synthesizer = synthesizer
@@ -75,6 +81,7 @@ class IvrController:
         if prerender and hasattr(self.synthesizer, "prerender"):
             n = await self.synthesizer.prerender(prompts.FIXED_PROMPTS)  # type: ignore[attr-defined]
             log.info("prompts pre-rendered (%d new)", n)
+        await self.check_node()
         await self.live.heartbeat()
         await self.recover()
         ev = self.ari.events
@@ -96,6 +103,15 @@ class IvrController:
             self._heartbeat.cancel()
         await self.ari.events.stop()
 
+    async def check_node(self) -> None:
+        """Refuse to serve an Asterisk other than the configured node: its calls would be recorded (and settled
+        after a restart) as another node's."""
+        info = await self.ari.info()
+        name = str((info.config or {}).get("name") or "")
+        if name != self.node:
+            raise RuntimeError(f"ARI {self.ari.base_url} is Asterisk node {name!r} (its systemname), but this "
+                               f"controller is configured for node {self.node!r} (HOTLINE_NODE)")
+
     async def _beat(self) -> None:
         while True:
             await self.live.heartbeat()
@@ -109,6 +125,8 @@ class IvrController:
             await self.live.release(channel_id)
         present = {c.id for c in await self.ari.list_channels()}
         for call in await self.calls.in_progress():
+            if call.node != self.node:  # another node's channels are not in `present`: not ours to judge
+                continue
             if not call.controller.startswith("ivr-") or call.id in present or call.queue:
                 continue
             if call.controller != self.controller_id and await self.live.alive(call.controller):
@@ -178,7 +196,7 @@ class IvrController:
             metrics.ACTIVE.dec()
             return
         try:
-            await self.calls.start(ch.id, caller or "", controller=self.controller_id)
+            await self.calls.start(ch.id, caller or "", node=self.node, controller=self.controller_id)
             await self.ari.answer(ch.id)
             await self.calls.answered(ch.id)
             media = CallMedia(self.ari, ch.id, self._wait_media)

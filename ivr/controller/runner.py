@@ -43,7 +43,7 @@ def build_controller(container: Any, *, recognizer: Recognizer, synthesizer: Syn
                           queue=s.handoff_default_queue),
         timeouts=timeouts or CallTimeouts(max_call=float(getattr(s, "ivr_max_call_seconds", 600))),
         record_dir=(VAR_DIR / "recordings") if s.record_audio else None,
-        controller_id=cid, end_dialogue=dialogue.end,
+        controller_id=cid, end_dialogue=dialogue.end, node=s.node,
     )
 
 
