@@ -40,8 +40,9 @@ def parse_skills(text: str) -> dict[str, int]:
 
 class AgentService:
     def __init__(self, db: Database, store: SeatStore, *, wrap_up_seconds: float,
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+                 clock: Callable[[], dt.datetime] = utcnow, node: str = "") -> None:
         self.db = db
+        self.node = node  # where seats log in unless told otherwise (this process's Asterisk node)
         self.store = store
         self.wrap_up_seconds = wrap_up_seconds
         self.clock = clock
@@ -75,8 +76,9 @@ class AgentService:
         return agent
 
     async def login(self, user: User, *, endpoint: str | None = None, ready: bool = True,
-                    node: str = "") -> AgentLive:
+                    node: str | None = None) -> AgentLive:
         """`node`: the Asterisk node the seat phone is on (every node has its own PJSIP/agent1 …)."""
+        node = self.node if node is None else node
         endpoint = endpoint or user.sip_endpoint
         if not endpoint or "/" not in endpoint:
             raise BadRequest("no seat phone: give a SIP endpoint such as PJSIP/agent1")

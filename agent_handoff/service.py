@@ -63,7 +63,8 @@ class HandoffService:
         self.clock = clock
         self.store = SeatStore(redis)
         self.calls = CallRecords(db, clock)
-        self.agents = AgentService(db, self.store, wrap_up_seconds=settings.handoff_wrap_up_seconds, clock=clock)
+        self.agents = AgentService(db, self.store, wrap_up_seconds=settings.handoff_wrap_up_seconds, clock=clock,
+                                   node=settings.node)
         self.agents.on_change.append(lambda _a: self.wake())
         self.sounds = sounds or SoundLibrary(settings.asterisk_sounds_dir)
         self.popups = ScreenPop(db, kb, work_orders)
@@ -211,8 +212,9 @@ class HandoffService:
         queue = queue or self.settings.handoff_default_queue
         call = await self.calls.start(call_id, caller or "", node=self.node)
         when = queued_at or self.clock()
+        # node: the channel is on this process's Asterisk (it is moved/held through `self.ari`); rebuild() relies on it
         await self.calls.update(call_id, queue=queue, priority=priority.value, queued_at=call.queued_at or when,
-                                context=dict(context or {}) | {"handoff_skill": skill})
+                                node=self.node, context=dict(context or {}) | {"handoff_skill": skill})
         entry = QueueEntry(call_id=call_id, channel_id=channel_id, caller=caller or call.caller, queue=queue,
                            priority=priority.value, skill=skill or None, queued_at=when.timestamp(), kind=kind,
                            callback_id=callback_id, state="entering" if move else "waiting", node=self.node)
