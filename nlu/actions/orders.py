@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import hashlib
+import logging
 import re
 from typing import Any
 
@@ -11,17 +14,25 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from hotline.db_errors import database_unavailable
 from hotline.errors import DomainError
-from nlu.actions.runtime import BOT, decision, handoff, runtime
+from nlu.actions.runtime import BOT, Runtime, decision, handoff, runtime
 from work_orders.models import STATUS_LABELS, Status, WorkOrder
 from work_orders.schemas import WorkOrderCreate
+from work_orders.service import CreatedOrder
 from work_orders.tickets import parse_ticket
 
+log = logging.getLogger(__name__)
+FORM = "work_order_form"
 FORM_SLOTS = ("category", "address", "description", "phone_confirmed", "district", "street", "road", "landmark",
               "deny_count")
 MAX_DENIALS = 2
 PLACE_ENTITIES = {"district", "street", "road", "landmark"}
 DISTRICT_ONLY = re.compile(r"[\u4e00-\u9fff]{1,4}[区县市]")
+# The database unreachable (restart, crash): try again after these pauses, with the same idempotency key, then
+# give up. Short: the whole turn must fit in the dialogue's Rasa timeout (1.5 s) for the caller to hear anything.
+DB_RETRY_DELAYS = (0.25, 0.5)
+NOT_REGISTERED = "抱歉，系统暂时无法完成工单登记，正在为您转接人工服务，请稍候。"
 
 
 def _caller(tracker: Tracker) -> str | None:
@@ -34,6 +45,20 @@ def _place(tracker: Tracker) -> str:
     """The address from the location entities the caller has said so far (区 + 街道 + 路 + 地标)."""
     parts = [tracker.get_slot(s) for s in ("district", "street", "road", "landmark")]
     return "".join(p for p in parts if p)
+
+
+def _submission_key(tracker: Tracker) -> str:
+    """The idempotency key of one filled-in form: the conversation and the user turn at which the form started.
+    Running the action again for the same form (a retried turn, a later turn after a failed attempt) can never
+    make a second order, whatever happened to the first attempt's commit; a new complaint starts the form anew."""
+    turns = started = 0
+    for event in tracker.events:
+        if event.get("event") == "user":
+            turns += 1
+        elif event.get("event") == "active_loop" and event.get("name") == FORM:
+            started = turns
+    key = f"bot:{tracker.sender_id}:{started}"
+    return key if len(key) <= 128 else f"bot:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def _hours(until: dt.datetime, now: dt.datetime) -> str:
@@ -120,6 +145,22 @@ class ValidateWorkOrderForm(FormValidationAction):
         return events
 
 
+async def _create(rt: Runtime, data: WorkOrderCreate, key: str) -> CreatedOrder | None:
+    """The order, committed; None if the database stayed unreachable through the retries."""
+    for pause in (*DB_RETRY_DELAYS, None):
+        try:
+            async with rt.db.session() as session:
+                return await rt.work_orders.create(session, BOT, data, idempotency_key=key)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            if pause is None:
+                log.warning("order %s not registered, database unavailable: %s", key, type(exc).__name__)
+                return None
+            await asyncio.sleep(pause)
+    return None
+
+
 class CreateWorkOrder(Action):
     def name(self) -> str:
         return "action_create_work_order"
@@ -131,7 +172,6 @@ class CreateWorkOrder(Action):
         rt = await runtime()
         category = tracker.get_slot("category") or "other"
         address = tracker.get_slot("address") or _place(tracker)
-        turns = sum(1 for e in tracker.events if e.get("event") == "user")
         data = WorkOrderCreate(
             category=category,
             description=tracker.get_slot("description") or address or "市民来电反映",
@@ -140,16 +180,20 @@ class CreateWorkOrder(Action):
             channel="phone",
             call_ref=tracker.sender_id[:64],
         )
-        async with rt.db.session() as session:
-            try:
-                created = await rt.work_orders.create(
-                    session, BOT, data, idempotency_key=f"bot:{tracker.sender_id}:{turns}"[:64]
-                )
-            except DomainError as exc:
-                dispatcher.utter_message(text="抱歉，工单登记没有成功，正在为您转接人工服务。")
-                dispatcher.utter_message(json_message=decision(
-                    "human", category=category, handoff=handoff("general", "urgent", f"order_failed:{exc.message}")))
-                return reset
+        try:
+            created = await _create(rt, data, _submission_key(tracker))
+        except DomainError as exc:
+            dispatcher.utter_message(text="抱歉，工单登记没有成功，正在为您转接人工服务。")
+            dispatcher.utter_message(json_message=decision(
+                "human", category=category, handoff=handoff("general", "urgent", f"order_failed:{exc.message}")))
+            return reset
+        if created is None:
+            # Not stored, or stored without our hearing of it: no ticket is read out either way. The form's slots
+            # stay for the person taking over; the same form sent again reuses the key.
+            dispatcher.utter_message(text=NOT_REGISTERED)
+            dispatcher.utter_message(json_message=decision(
+                "human", category=category, handoff=handoff("general", "urgent", "order_failed:database_unavailable")))
+            return []
         # The ticket is read back only now, after the order is committed.
         who = created.department_name or "相关部门"
         if created.outcome == "linked_repeat":

@@ -300,7 +300,7 @@ async def test_commit_answer_lost_then_retry_gives_the_same_order(cluster: Priva
             warm = await client.post("/v1/work-orders", json=order_body(97, 1), headers=h)
             assert warm.status_code == 201, warm.text  # the day's sequence exists: the next COMMIT is the order's
             h["Idempotency-Key"] = "commit-answer-lost"
-            proxy.cut_next_commit()
+            proxy.cut_next_order()
             first = await client.post("/v1/work-orders", json=order_body(97, 2), headers=h)
             assert proxy.commits_cut == 1
             assert first.status_code == 503 and UNAVAILABLE in first.json()["detail"], first.text
