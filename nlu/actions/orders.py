@@ -31,7 +31,7 @@ PLACE_ENTITIES = {"district", "street", "road", "landmark"}
 DISTRICT_ONLY = re.compile(r"[\u4e00-\u9fff]{1,4}[区县市]")
 # The database unreachable (restart, crash): try again after these pauses, with the same idempotency key, then
 # give up. Short: the whole turn must fit in the dialogue's Rasa timeout (1.5 s) for the caller to hear anything.
-DB_RETRY_DELAYS = (0.25, 0.5)
+DB_RETRY_DELAYS = (0.15, 0.35)
 NOT_REGISTERED = "抱歉，系统暂时无法完成工单登记，正在为您转接人工服务，请稍候。"
 
 
