@@ -143,9 +143,10 @@ class CallControl:
                 return
             entry.state, entry.bridge_id, entry.answered_at = "connected", bridge.id, svc.now()
             await self.store.save_entry(entry)
-        await svc.agents.set_state(agent_id, AgentState.on_call, call_id=call_id)
+        # The record first: a Redis stall in the agent's live state must not leave the call without its agent.
         await svc.calls.update(call_id, agent_id=agent_id, agent_answered_at=svc.clock(),
                                context={"queue_result": "answered"})
+        await svc.agents.set_state(agent_id, AgentState.on_call, call_id=call_id)
         if entry.kind == "callback" and entry.callback_id:
             await svc.outbound.callback_connected(entry.callback_id, agent_id)
         await self.store.publish_agent(agent_id, {"type": "connected", "call_id": call_id})
@@ -221,7 +222,8 @@ class CallControl:
         entry = await self.current(agent_id)
         async with svc.lock(entry.call_id):
             old = QueueEntry(**{**entry.__dict__})
-            await svc._safe(svc.ari_for(entry.node).remove_channel(entry.bridge_id, entry.channel_id))  # type: ignore[arg-type]
+            ari = svc.ari_for(entry.node)
+            await svc._safe(ari.remove_channel(entry.bridge_id, entry.channel_id))  # type: ignore[arg-type]
             entry.state, entry.queue, entry.skill = "waiting", queue, skill
             entry.priority = priority or entry.priority
             entry.agent_id = entry.agent_channel = entry.bridge_id = None

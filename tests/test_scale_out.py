@@ -60,14 +60,16 @@ class Process:
         if self.popen.poll() is not None:
             raise AssertionError(f"{self.name} exited with {self.popen.returncode}:\n{self.output()[-3000:]}")
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGTERM)  # controllers hand live calls over, workers stop cleanly
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(10)
+
+    def wait(self) -> None:
+        try:
+            self.popen.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(10)
 
 
 def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Process:
@@ -167,7 +169,7 @@ async def cluster(pg_url: str, redis_url: str, asterisk_nodes: dict[str, Asteris
     await reset_database(container.db)
     await seed_all(container)
     for username, role in (("super", Role.supervisor), ("clerk", Role.agent), ("seat_b", Role.agent),
-                           ("seat_c", Role.agent)):
+                           ("seat_c", Role.agent), ("spare", Role.agent)):
         await add_user(container, username, role)
 
     logs = tmp_path_factory.mktemp("scale-out")
@@ -199,8 +201,10 @@ async def cluster(pg_url: str, redis_url: str, asterisk_nodes: dict[str, Asteris
             await wait_for(f"API {url}", lambda url=url: http_ok(f"{url}/healthz"), 60, c.check_alive)
         yield c
     finally:
-        for p in reversed(processes):
-            p.stop()
+        for p in processes:
+            p.terminate()
+        for p in processes:
+            p.wait()
         for p in processes:
             print(f"----- {p.name} (last lines)\n{p.output()[-1500:]}")
         await container.close()
@@ -283,6 +287,14 @@ async def test_calls_stay_on_their_node_and_seats_are_shared(cluster: Cluster) -
         r = await api1.post("/v1/agents/me/login", headers=seat_c1,
                             json={"endpoint": "PJSIP/agent2", "ready": False, "node": "c"})
         assert r.status_code == 200 and r.json()["node"] == "c", r.text
+        # A seat is a phone on a node: node b's agent1 is taken, node c's agent1 is another seat.
+        spare = await token(c.apis[0], "spare")
+        r = await api1.post("/v1/agents/me/login", headers=spare, json={"endpoint": "PJSIP/agent1", "node": "b"})
+        assert r.status_code == 409, r.text
+        r = await api1.post("/v1/agents/me/login", headers=spare,
+                            json={"endpoint": "PJSIP/agent1", "node": "c", "ready": False})
+        assert r.status_code == 200, r.text
+        assert (await api2.post("/v1/agents/me/logout", headers=spare)).status_code == 204
 
         # One call on each node: only that node's controller takes it.
         call_b = await caller_b.dial("12345")

@@ -57,7 +57,8 @@ def test_a_node_is_the_default_config_with_its_own_ports_and_directories(tmp_pat
 def test_set_options_refuses_a_key_the_config_no_longer_has() -> None:
     text = "[general]\nbindport = 8088\n\n[other]\nx = 1\n"
     assert set_options(text, "general", {"bindport": "9"}) == "[general]\nbindport = 9\n\n[other]\nx = 1\n"
-    assert set_options(text, "general", {"new": "v"}, add=True) == "[general]\nbindport = 8088\nnew = v\n\n[other]\nx = 1\n"
+    added = set_options(text, "general", {"new": "v"}, add=True)
+    assert added == "[general]\nbindport = 8088\nnew = v\n\n[other]\nx = 1\n"
     with pytest.raises(AsteriskError, match="bindaddr"):
         set_options(text, "general", {"bindaddr": "0.0.0.0"})
     with pytest.raises(ValueError):
@@ -80,7 +81,8 @@ def _mounted(path: Path) -> bool:
     return subprocess.run(["mountpoint", "-q", str(path)]).returncode == 0
 
 
-def test_stopping_one_node_leaves_the_chroot_mounted_for_another(two_nodes: tuple[AsteriskService, AsteriskService]) -> None:
+def test_stopping_one_node_leaves_the_chroot_mounted_for_another(
+        two_nodes: tuple[AsteriskService, AsteriskService]) -> None:
     b, c = two_nodes
     b.restart()
     c.restart()
