@@ -270,7 +270,13 @@ class WorkOrderService:
         if repeat is not None:
             order = await session.get(WorkOrder, repeat.id)
             assert order is not None
-            await self._urge(session, actor, order, "重复来电：" + data.description[:200], repeat_call=True)
+            # Looked for after loading the order: an urge by this call committed after the load makes our
+            # urge fail on the order's version, and the retry finds it.
+            if key and await self._urged_with(session, order.id, key):  # this call, sent again
+                await session.refresh(order)
+                return self._created(tax, order, "replayed")
+            await self._urge(session, actor, order, "重复来电：" + data.description[:200], repeat_call=True,
+                             idempotency_key=key)
             await self._commit(session)
             return self._created(tax, order, "linked_repeat")
 
@@ -409,6 +415,13 @@ class WorkOrderService:
                     return None, None, o
         return None, None, None
 
+    async def _urged_with(self, session: AsyncSession, order_id: int, key: str) -> bool:
+        """Whether a repeat call with this Idempotency-Key urged the order already (the order's own urge events:
+        a linked repeat call is rare, and this lookup is made only then)."""
+        return await session.scalar(select(WorkOrderEvent.id).where(
+            WorkOrderEvent.order_id == order_id, WorkOrderEvent.action == "urge",
+            WorkOrderEvent.detail["idempotency_key"].as_string() == key).limit(1)) is not None
+
     async def _refresh_actor(self, session: AsyncSession, actor: Any) -> None:
         if hasattr(actor, "_sa_instance_state") and actor in session:
             await session.refresh(actor)  # a rollback expired the caller's user row
@@ -511,10 +524,13 @@ class WorkOrderService:
         return await self._done(session, actor, order, "urge", urge_count=order.urge_count)
 
     async def _urge(
-        self, session: AsyncSession, actor: Any, order: WorkOrder, note: str, repeat_call: bool = False
+        self, session: AsyncSession, actor: Any, order: WorkOrder, note: str, repeat_call: bool = False,
+        idempotency_key: str | None = None,
     ) -> None:
         order.urge_count += 1
         detail: dict[str, Any] = {"urge_count": order.urge_count, "repeat_call": repeat_call}
+        if idempotency_key:  # a linked repeat call stores no order of its own: its key is kept here
+            detail["idempotency_key"] = idempotency_key
         n = self.settings.urges_to_raise_urgency
         current = URGENCY_ORDER.index(Urgency(order.urgency))
         if n > 0 and order.urge_count % n == 0 and current < len(URGENCY_ORDER) - 1:

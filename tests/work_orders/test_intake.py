@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import httpx
@@ -11,7 +12,7 @@ from hotline.container import Container
 from work_orders.schemas import WorkOrderCreate
 from work_orders.service import SystemActor
 from work_orders.tickets import parse_ticket, speakable
-from tests.work_orders.conftest import START, Clock, act, create
+from tests.work_orders.conftest import START, Clock, act, create, order_body
 
 pytestmark = [
     pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True),
@@ -37,6 +38,31 @@ async def test_repeat_call_links_to_open_order(client: httpx.AsyncClient, header
     # past the 7-day window → a new order even for the same place
     clock.advance(days=6)
     assert (await create(client, agent))["outcome"] != "linked_repeat"
+
+
+async def test_repeat_call_retried_with_its_key_urges_once(client: httpx.AsyncClient, headers: dict,
+                                                           clock: Clock) -> None:
+    """A repeat call sent again with its Idempotency-Key (a client retrying after a lost answer, e.g. while the
+    database restarted) is the same call: the order it urged comes back, not urged again (urges raise urgency)."""
+    agent = headers["agent"]
+    first = await create(client, agent)
+    clock.advance(hours=3)
+    key = {"Idempotency-Key": "repeat-call-retried-1"}
+    urged = await create(client, agent, expect=200, headers=key, description="井盖还是没人修")
+    assert urged["id"] == first["id"] and urged["outcome"] == "linked_repeat" and urged["urge_count"] == 1
+    for _ in range(2):
+        again = await create(client, agent, expect=200, headers=key, description="井盖还是没人修")
+        assert (again["id"], again["outcome"], again["urge_count"]) == (first["id"], "replayed", 1)
+        assert again["urgency"] == first["urgency"]
+    other = await create(client, agent, expect=200, headers={"Idempotency-Key": "repeat-call-2"})
+    assert other["outcome"] == "linked_repeat" and other["urge_count"] == 2  # another call still urges
+    # The same call sent several times at once: one urge (the others lose the order's version race, retry, and
+    # find it).
+    h = {**agent, "Idempotency-Key": "repeat-call-3"}
+    rs = await asyncio.gather(*(client.post("/v1/work-orders", json=order_body(), headers=h) for _ in range(4)))
+    assert [r.status_code for r in rs] == [200] * 4, [r.text for r in rs]
+    assert sorted(r.json()["outcome"] for r in rs) == ["linked_repeat"] + ["replayed"] * 3
+    assert {r.json()["urge_count"] for r in rs} == {3}
 
 
 async def test_closed_orders_are_not_linked(client: httpx.AsyncClient, headers: dict, clock: Clock) -> None:
