@@ -18,7 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIWebSocketRoute
-from starlette.routing import Mount
+from starlette.routing import Mount, compile_path
 
 from config.settings import Settings
 from hotline.app import create_app
@@ -125,6 +125,29 @@ def test_table_covers_every_route() -> None:
     routes = app_routes(create_app(_settings()))
     assert routes - TABLE.keys() == set(), "routes without an access entry: add them to TABLE"
     assert TABLE.keys() - routes == set(), "TABLE entries without a route: remove them"
+
+
+def test_routers_share_no_path() -> None:
+    """hotline/app.py puts the busiest router first; that order must not decide which route answers a request,
+    so no route of one router may match a path of another router's route (same method)."""
+    app = create_app(_settings())
+    groups = []  # per router included in the app: [(method, path, regex)]
+    for top in app.routes:
+        routes = []
+        for context in fastapi.routing.iter_route_contexts([top]):
+            if isinstance(context.original_route, (Mount, APIWebSocketRoute)):
+                continue
+            regex = compile_path(context.path)[0]
+            methods = (getattr(context.original_route, "methods", None) or {"GET"}) - {"HEAD"}
+            routes += [(m, context.path, regex) for m in methods]
+        groups.append(routes)
+    seen = {f"{m} {path}" for routes in groups for m, path, _ in routes}
+    assert seen == {k for k in TABLE if not k.startswith(("WS ", "MOUNT "))}  # every HTTP route was compared
+    clashes = [f"{m} {path} (router {i}) also matches {m2} {path2} (router {j})"
+               for i, routes in enumerate(groups) for m, path, _ in routes
+               for j, others in enumerate(groups) if j != i for m2, path2, regex in others
+               if m2 == m and regex.match(concrete(path))]
+    assert not clashes, "\n".join(clashes)
 
 
 async def _call(client: httpx.AsyncClient, key: str, headers: dict[str, str]) -> httpx.Response:
