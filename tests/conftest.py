@@ -56,6 +56,13 @@ def redis_url() -> str:
 
 RASA_TRACKER_TEST_DB = 10
 RASA_LOCK_TEST_DB = 11
+# Databases other suites own (and flush or rely on) on the same Redis: the `container` fixture flushes
+# TEST_REDIS_DB, so one of these would wipe, e.g., the Rasa trackers of every test run on this machine.
+RESERVED_REDIS_DBS = {7: "IVR controller tests", 8: "web tests", RASA_TRACKER_TEST_DB: "Rasa trackers",
+                      RASA_LOCK_TEST_DB: "Rasa locks"}
+if TEST_REDIS_DB in RESERVED_REDIS_DBS:
+    raise pytest.UsageError(f"HOTLINE_TEST_REDIS_DB={TEST_REDIS_DB} is the Redis database of the "
+                            f"{RESERVED_REDIS_DBS[TEST_REDIS_DB]}; choose another (e.g. 0-6 or 9)")
 
 
 @pytest.fixture(scope="session")
