@@ -9,6 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from hotline import audit
+from nlu.actions.outage import retried, when_database_down
 from nlu.actions.runtime import BOT, decision, handoff, runtime
 
 EMERGENCY_REPLIES = {
@@ -18,6 +19,10 @@ EMERGENCY_REPLIES = {
     "emergency_medical": ("utter_emergency_medical", "120"),
 }
 MAX_FAILURES = 2
+# Said with the database unreachable (nlu/actions/outage.py). A KB question is only offered a person; a praise
+# not recorded is handed over, so that someone can take it down.
+KB_UNAVAILABLE = "抱歉，系统暂时无法查询相关信息，请稍后再问；如需人工服务，请说“转人工”。"
+PRAISE_NOT_RECORDED = "谢谢您的肯定！抱歉，系统暂时无法记录，正在为您转接人工服务，请稍候。"
 
 
 def _failed(tracker: Tracker, dispatcher: CollectingDispatcher, reason: str) -> list[dict[str, Any]]:
@@ -36,10 +41,12 @@ class AnswerFromKb(Action):
     def name(self) -> str:
         return "action_answer_from_kb"
 
+    @when_database_down(KB_UNAVAILABLE, None)
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         rt = await runtime()
         text = (tracker.latest_message.get("text") or "").strip()
-        result = await rt.kb.search(text, None, limit=1) if text else None
+        # The search reads the database (is the published set still the indexed one?): a read, retried.
+        result = await retried(lambda: rt.kb.search(text, None, limit=1), "kb search") if text else None
         if not result or not result.hits:
             return _failed(tracker, dispatcher, "kb_no_answer")
         hit = result.hits[0]
@@ -89,6 +96,8 @@ class RecordPraise(Action):
     def name(self) -> str:
         return "action_record_praise"
 
+    # The audit record is tried once (no key to make a second try harmless).
+    @when_database_down(PRAISE_NOT_RECORDED, "praise_failed:database_unavailable")
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         rt = await runtime()
         async with rt.db.session() as session:

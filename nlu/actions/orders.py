@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import logging
@@ -14,9 +13,9 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from hotline.db_errors import database_unavailable
 from hotline.errors import DomainError
-from nlu.actions.runtime import BOT, Runtime, decision, handoff, runtime
+from nlu.actions.outage import retried, when_database_down
+from nlu.actions.runtime import BOT, decision, handoff, runtime
 from work_orders.models import STATUS_LABELS, Status, WorkOrder
 from work_orders.schemas import WorkOrderCreate
 from work_orders.service import CreatedOrder
@@ -29,10 +28,11 @@ FORM_SLOTS = ("category", "address", "description", "phone_confirmed", "district
 MAX_DENIALS = 2
 PLACE_ENTITIES = {"district", "street", "road", "landmark"}
 DISTRICT_ONLY = re.compile(r"[\u4e00-\u9fff]{1,4}[区县市]")
-# The database unreachable (restart, crash): try again after these pauses, with the same idempotency key, then
-# give up. Short: the whole turn must fit in the dialogue's Rasa timeout (1.5 s) for the caller to hear anything.
-DB_RETRY_DELAYS = (0.15, 0.35)
+# Said with the database unreachable (nlu/actions/outage.py), then the caller is handed to a person.
 NOT_REGISTERED = "抱歉，系统暂时无法完成工单登记，正在为您转接人工服务，请稍候。"
+STATUS_UNAVAILABLE = "抱歉，系统暂时无法查询工单进度，正在为您转接人工服务，请稍候。"
+NOT_URGED = "抱歉，系统暂时无法为您办理催办，正在为您转接人工服务，请稍候。"
+NOT_WITHDRAWN = "抱歉，系统暂时无法为您办理撤单，正在为您转接人工服务，请稍候。"
 
 
 def _caller(tracker: Tracker) -> str | None:
@@ -145,26 +145,14 @@ class ValidateWorkOrderForm(FormValidationAction):
         return events
 
 
-async def _create(rt: Runtime, data: WorkOrderCreate, key: str) -> CreatedOrder | None:
-    """The order, committed; None if the database stayed unreachable through the retries."""
-    for pause in (*DB_RETRY_DELAYS, None):
-        try:
-            async with rt.db.session() as session:
-                return await rt.work_orders.create(session, BOT, data, idempotency_key=key)
-        except Exception as exc:
-            if not database_unavailable(exc):
-                raise
-            if pause is None:
-                log.warning("order %s not registered, database unavailable: %s", key, type(exc).__name__)
-                return None
-            await asyncio.sleep(pause)
-    return None
-
-
 class CreateWorkOrder(Action):
     def name(self) -> str:
         return "action_create_work_order"
 
+    # Not stored, or stored without our hearing of it (the database went away after the retries with the same
+    # key): no ticket is read out either way. The form's slots stay for the person taking over; the same form sent
+    # again reuses the key.
+    @when_database_down(NOT_REGISTERED, "order_failed:database_unavailable", priority="urgent")
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         reset = [SlotSet(s, None) for s in FORM_SLOTS]
         if tracker.get_slot("phone_confirmed") is not True:
@@ -180,20 +168,19 @@ class CreateWorkOrder(Action):
             channel="phone",
             call_ref=tracker.sender_id[:64],
         )
+        key = _submission_key(tracker)
+
+        async def create() -> CreatedOrder:
+            async with rt.db.session() as session:
+                return await rt.work_orders.create(session, BOT, data, idempotency_key=key)
+
         try:
-            created = await _create(rt, data, _submission_key(tracker))
+            created = await retried(create, f"order {key}")
         except DomainError as exc:
             dispatcher.utter_message(text="抱歉，工单登记没有成功，正在为您转接人工服务。")
             dispatcher.utter_message(json_message=decision(
                 "human", category=category, handoff=handoff("general", "urgent", f"order_failed:{exc.message}")))
             return reset
-        if created is None:
-            # Not stored, or stored without our hearing of it: no ticket is read out either way. The form's slots
-            # stay for the person taking over; the same form sent again reuses the key.
-            dispatcher.utter_message(text=NOT_REGISTERED)
-            dispatcher.utter_message(json_message=decision(
-                "human", category=category, handoff=handoff("general", "urgent", "order_failed:database_unavailable")))
-            return []
         # The ticket is read back only now, after the order is committed.
         who = created.department_name or "相关部门"
         if created.outcome == "linked_repeat":
@@ -211,16 +198,21 @@ class CreateWorkOrder(Action):
 
 
 async def _find_order(tracker: Tracker) -> WorkOrder | None:
+    """The order the caller means: the ticket they said, else their latest open one (a read: retried)."""
     rt = await runtime()
     ticket = parse_ticket(tracker.get_slot("ticket") or "") or parse_ticket(tracker.latest_message.get("text") or "")
-    async with rt.db.session() as session:
-        if ticket:
-            return await rt.work_orders.get_by_ticket(session, ticket)
-        caller = _caller(tracker)
-        if caller:
-            orders = await rt.work_orders.open_orders_for_phone(session, caller)
-            return max(orders, key=lambda o: o.created_at) if orders else None
-    return None
+    caller = _caller(tracker)
+
+    async def find() -> WorkOrder | None:
+        async with rt.db.session() as session:
+            if ticket:
+                return await rt.work_orders.get_by_ticket(session, ticket)
+            if caller:
+                orders = await rt.work_orders.open_orders_for_phone(session, caller)
+                return max(orders, key=lambda o: o.created_at) if orders else None
+        return None
+
+    return await retried(find, "finding the order")
 
 
 def _status_text(order: WorkOrder) -> str:
@@ -231,6 +223,7 @@ class QueryStatus(Action):
     def name(self) -> str:
         return "action_query_status"
 
+    @when_database_down(STATUS_UNAVAILABLE, "status_failed:database_unavailable")
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         order = await _find_order(tracker)
         if order is None:
@@ -249,11 +242,13 @@ class _OrderAction:
     done_text = ""
 
     async def apply(self, order: WorkOrder) -> WorkOrder:
+        """The write, tried once: urging twice is not the same as once, and a lost answer may hide a commit."""
         rt = await runtime()
         async with rt.db.session() as session:
             return await getattr(rt.work_orders, self.verb)(session, BOT, order.ticket, note="市民来电")
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        """The database unreachable: the subclass's `run` (decorated) apologises and hands over."""
         order = await _find_order(tracker)
         if order is None:
             dispatcher.utter_message(text="没有查到您在办的工单。请说一下十二位工单号。")
@@ -275,9 +270,17 @@ class Urge(_OrderAction, Action):
     def name(self) -> str:
         return "action_urge"
 
+    @when_database_down(NOT_URGED, "urge_failed:database_unavailable", priority="urgent")
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        return await super().run(dispatcher, tracker, domain)
+
 
 class Withdraw(_OrderAction, Action):
     verb, done_text = "withdraw", "撤单"
 
     def name(self) -> str:
         return "action_withdraw"
+
+    @when_database_down(NOT_WITHDRAWN, "withdraw_failed:database_unavailable")
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        return await super().run(dispatcher, tracker, domain)
