@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 import jwt
@@ -30,6 +31,23 @@ def create_token(subject: str, role: str, secret: str, ttl_minutes: int, **claim
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
+# Tokens whose signature was verified (secret, token) -> claims: a client sends the same token with every request,
+# and checking it costs more CPU than the rest of the auth. Only verified tokens get in; expiry is checked on
+# every use. Bounded: the oldest entries go first.
+_verified: dict[tuple[str, str], dict[str, Any]] = {}
+VERIFIED_TOKENS_KEPT = 4096
+
+
 def decode_token(token: str, secret: str) -> dict[str, Any]:
     """Raises jwt.PyJWTError on a bad, tampered or expired token."""
-    return jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp", "role"]})
+    key = (secret, token)
+    claims = _verified.get(key)
+    if claims is None:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "exp", "role"]})
+        if len(_verified) >= VERIFIED_TOKENS_KEPT:
+            _verified.pop(next(iter(_verified)), None)
+        _verified[key] = claims
+    elif int(claims["exp"]) <= time.time():  # as PyJWT decides it
+        _verified.pop(key, None)
+        raise jwt.ExpiredSignatureError("Signature has expired")
+    return dict(claims)

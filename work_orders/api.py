@@ -6,10 +6,10 @@ import datetime as dt
 import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.deps import AnyStaffUser, SessionDep, StaffUser, SupervisorUser
+from hotline.deps import AnyStaffUser, ContainerDep, SessionDep, StaffUser, SupervisorUser
 from hotline.errors import BadRequest, TooManyRequests
 from work_orders import kpis
 from work_orders.escalation import run_escalation
@@ -36,13 +36,6 @@ router = APIRouter(prefix="/work-orders", tags=["work orders"])
 stats_router = APIRouter(prefix="/stats", tags=["work orders"])
 public_router = APIRouter(prefix="/public", tags=["public"])
 
-async def _container(request: Request) -> Any:
-    """As hotline.deps.ContainerDep, but a coroutine: FastAPI runs a plain-def dependency in a worker thread, a
-    hop per request that the hot intake path does without."""
-    return request.app.state.container
-
-
-ContainerDep = Annotated[Any, Depends(_container)]
 Ref = Annotated[str, Path(min_length=1, max_length=16, description="order id or ticket (20261125-0042)")]
 
 

@@ -22,13 +22,12 @@ from sqlalchemy import JSON, Boolean, Float, Integer, bindparam, func, or_, sele
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
 
 from config.settings import Settings
 from hotline import audit
 from hotline.audit import AuditLog
-from hotline.db import Database, UTCDateTime, utcnow
+from hotline.db import Database, UTCDateTime, as_loaded, utcnow
 from hotline.errors import BadRequest, Conflict, NotFound
 from hotline.logging import mask_phone
 from work_orders import lifecycle
@@ -365,8 +364,7 @@ class WorkOrderService:
             await session.rollback()  # the day's sequence was dropped meanwhile (by hand): create it, try again
             self.ticket_sequences.forget()
             raise _TicketSequenceMissing() from exc
-        order = WorkOrder(id=order_id, ticket=ticket, version=1, **row)
-        make_transient_to_detached(order)
+        order = as_loaded(WorkOrder, {"id": order_id, "ticket": ticket, "version": 1, **row})
         session.add(order)
         return order
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 
 import httpx
 import jwt
@@ -84,3 +86,35 @@ async def test_health_ready_metrics(client: httpx.AsyncClient) -> None:
     assert r.status_code == (200 if all(checks.values()) else 503)
     m = await client.get("/metrics")
     assert "hotline_http_requests_total" in m.text
+
+
+async def test_role_change_and_deactivation_count_at_once(client: httpx.AsyncClient, headers: dict) -> None:
+    """A token already used (and verified) keeps no rights of its own: every request reads the user's row."""
+    agent = headers["agent"]
+    me = await client.get("/v1/auth/me", headers=agent)
+    assert me.status_code == 200 and me.json()["role"] == "agent"
+    assert (await client.get("/v1/work-orders/callbacks", headers=agent)).status_code == 200
+    user_id = me.json()["id"]
+    r = await client.patch(f"/v1/users/{user_id}", json={"role": "department", "department_code": "water"},
+                           headers=headers["admin"])
+    assert r.status_code == 200, r.text
+    assert (await client.get("/v1/work-orders/callbacks", headers=agent)).status_code == 403
+    assert (await client.get("/v1/auth/me", headers=agent)).json()["role"] == "department"
+    r = await client.patch(f"/v1/users/{user_id}", json={"is_active": False}, headers=headers["admin"])
+    assert r.status_code == 200, r.text
+    r = await client.get("/v1/auth/me", headers=agent)
+    assert r.status_code == 401 and "no longer active" in r.json()["detail"]
+
+
+async def test_token_that_expires_after_use_is_refused(client: httpx.AsyncClient, container: Container) -> None:
+    h = await login(client, "admin")
+    sub = (await client.get("/v1/auth/me", headers=h)).json()["id"]
+    expires = time.time() + 1.5
+    token = jwt.encode({"sub": str(sub), "role": "admin", "exp": int(expires) + 1}, container.settings.secret_key)
+    short = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/v1/auth/me", headers=short)).status_code == 200  # verified once, remembered
+    while time.time() < int(expires) + 1:
+        await asyncio.sleep(0.1)
+    r = await client.get("/v1/auth/me", headers=short)
+    assert r.status_code == 401 and "expired" in r.json()["detail"]
+    assert (await client.get("/v1/auth/me", headers=h)).status_code == 200
