@@ -14,6 +14,10 @@ Agent-phone role (listen and answer, e.g. as seat agent1 on 127.0.0.1:5071):
         call = await phone.wait_call(timeout=10)            # returned when the INVITE arrives
         await call.wait_answered(); ...
 
+Hostile media for robustness tests (on a call): ``call.audio_burst(pcm, shuffle=True, duplicates=2)`` (the
+stream's next packets all at once, out of order, duplicated), ``call.dtmf_burst("456789*" * 20)`` (an RFC 4733
+flood), ``call.send_datagrams([rtp_packet(pt=96, ...), b"junk"])`` (anything, e.g. wrong payload types).
+
 Every received RTP packet is kept with its arrival time (time.monotonic()), so a test can measure
 "caller stopped speaking -> first bot audio": ``call.first_audio_after(t)``. While a call is up the
 UA sends RTP continuously (silence when idle), like a real phone.
@@ -164,6 +168,14 @@ class ReceivedPacket:
     pcm: np.ndarray  # int16 @ 8 kHz (empty for telephone-event)
 
 
+def rtp_packet(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, *, marker: bool = False) -> bytes:
+    """An RTP datagram (version 2, no CSRC/extension/padding): payload type, sequence number, timestamp and
+    SSRC as given (wrapped to their field widths) - any of them may be wrong on purpose."""
+    hdr = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | (pt & 0x7F), seq & 0xFFFF, ts & 0xFFFFFFFF,
+                      ssrc & 0xFFFFFFFF)
+    return hdr + payload
+
+
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self, handler) -> None:  # type: ignore[no-untyped-def]
         self.handler = handler
@@ -202,6 +214,8 @@ class SipCall:
         self._acked = asyncio.Event()
         self._stop_play = False
         self.last_play_end: float | None = None
+        # the outgoing RTP stream (shared by the paced sender and the bursts)
+        self.tx_ssrc, self.tx_seq, self.tx_ts = random.getrandbits(32), random.getrandbits(16), random.getrandbits(32)
 
     # ---------------------------------------------------------------- RTP plumbing
     async def _open_rtp(self) -> None:
@@ -237,7 +251,6 @@ class SipCall:
     async def _tx_loop(self) -> None:
         ptime = self.ua.ptime
         spf = 8 * ptime
-        ssrc, seq, ts = random.getrandbits(32), random.getrandbits(16), random.getrandbits(32)
         silence = (ulaw_encode if self.pt == 0 else alaw_encode)(np.zeros(spf, np.int16))
         t_next = time.monotonic()
         marker = True
@@ -252,18 +265,18 @@ class SipCall:
                     end = i >= steps
                     dur = min(i + 1, steps) * spf
                     pay = struct.pack("!BBH", ev, (0x80 if end else 0) | 10, dur)
-                    self._send_rtp(self.dtmf_pt, i == 0, seq, ts, ssrc, pay)
-                    seq += 1
+                    self._send_rtp(self.dtmf_pt, i == 0, self.tx_seq, self.tx_ts, self.tx_ssrc, pay)
+                    self.tx_seq += 1
                     t_next += ptime / 1000
                     await asyncio.sleep(max(0.0, t_next - time.monotonic()))
-                ts += (steps + 3) * spf
+                self.tx_ts += (steps + 3) * spf
                 marker = True
                 continue
             payload = item if item is not None else (silence if self.ua.send_silence else None)
             if payload is not None:
-                self._send_rtp(self.pt, marker, seq, ts, ssrc, payload)
-                seq, marker = seq + 1, False
-            ts += spf
+                self._send_rtp(self.pt, marker, self.tx_seq, self.tx_ts, self.tx_ssrc, payload)
+                self.tx_seq, marker = self.tx_seq + 1, False
+            self.tx_ts += spf
             t_next += ptime / 1000
             delay = t_next - time.monotonic()
             if delay < -0.2:
@@ -272,9 +285,49 @@ class SipCall:
 
     def _send_rtp(self, pt: int, marker: bool, seq: int, ts: int, ssrc: int, payload: bytes) -> None:
         if self._rtp and self.remote_rtp:
-            hdr = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF,
-                              ts & 0xFFFFFFFF, ssrc)
-            self._rtp.sendto(hdr + payload, self.remote_rtp)
+            self._rtp.sendto(rtp_packet(pt, seq, ts, ssrc, payload, marker=marker), self.remote_rtp)
+
+    # ---------------------------------------------------------------- hostile media (robustness tests)
+    def send_datagrams(self, datagrams: list[bytes]) -> None:
+        """Put raw datagrams on the RTP socket towards the far end at once: no pacing, nothing checked."""
+        if self._rtp and self.remote_rtp:
+            for data in datagrams:
+                self._rtp.sendto(data, self.remote_rtp)
+
+    def audio_burst(self, pcm: np.ndarray, *, shuffle: bool = True, duplicates: int = 1) -> int:
+        """Send `pcm` as one burst of packets of the running stream (its SSRC, its next sequence numbers and
+        timestamps) all at once instead of one per ptime, each packet `duplicates` times, in random order when
+        `shuffle`. Returns the number of datagrams sent."""
+        spf = 8 * self.ua.ptime
+        pcm = np.asarray(pcm, dtype=np.int16)
+        enc = ulaw_encode if self.pt == 0 else alaw_encode
+        packets = []
+        for i in range(0, len(pcm) - spf + 1, spf):
+            packets += [rtp_packet(self.pt, self.tx_seq, self.tx_ts, self.tx_ssrc, enc(pcm[i:i + spf]))] * duplicates
+            self.tx_seq, self.tx_ts = self.tx_seq + 1, self.tx_ts + spf
+        if shuffle:
+            random.shuffle(packets)
+        self.send_datagrams(packets)
+        return len(packets)
+
+    def dtmf_burst(self, digits: str, duration_ms: int = 40) -> int:
+        """RFC 4733 events for every digit, sent back to back in one burst (a flood, not a keypad); each digit is
+        a start packet and three end packets with its own timestamp, as a phone sends them."""
+        spf = 8 * self.ua.ptime
+        dur = 8 * duration_ms
+        packets = []
+        for d in digits:
+            ev = DTMF_EVENTS[d.upper()]
+            packets.append(rtp_packet(self.dtmf_pt, self.tx_seq, self.tx_ts, self.tx_ssrc,
+                                      struct.pack("!BBH", ev, 10, spf), marker=True))
+            self.tx_seq += 1
+            for _ in range(3):
+                packets.append(rtp_packet(self.dtmf_pt, self.tx_seq, self.tx_ts, self.tx_ssrc,
+                                          struct.pack("!BBH", ev, 0x80 | 10, dur)))
+                self.tx_seq += 1
+            self.tx_ts += dur + spf
+        self.send_datagrams(packets)
+        return len(packets)
 
     # ---------------------------------------------------------------- media API
     async def play(self, pcm: np.ndarray) -> float:

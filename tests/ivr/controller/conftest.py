@@ -20,9 +20,11 @@ from dialogue.rasa_client import RasaClient
 from dialogue.service import DialogueService
 from hotline.container import Container
 from hotline.services.asterisk import AsteriskService
+from ivr.calls import CallRecords
 from ivr.controller.controller import IvrController
 from ivr.controller.runner import build_controller, build_speech, prepare_speech
 from ivr.controller.session import CallTimeouts
+from ivr.models import Call, CallOutcome
 from ivr.speech.audio import resample
 from ivr.speech.base import REPO_ROOT, Recognizer, Synthesizer
 from ivr.testing.sip_caller import SipCall
@@ -95,16 +97,20 @@ ControllerFactory = Callable[..., Awaitable[IvrController]]
 
 @pytest.fixture
 async def start_controller(ivr_container: Container, speech: Speech) -> AsyncIterator[ControllerFactory]:
-    """start_controller(rasa_url=None|url, seats=False, **timeouts) → a running controller (stopped after)."""
+    """start_controller(rasa_url=None|url, seats=False, container=None, **timeouts) → a running controller
+    (stopped after). `container`: another Container than the session's (e.g. on a Redis of the test's own);
+    a fixture that builds one must be set up before this one, so it is torn down after the controller."""
     started: list[tuple[IvrController, RasaClient | None]] = []
 
-    async def start(*, rasa_url: str | None = None, seats: bool = False, **timeouts: Any) -> IvrController:
+    async def start(*, rasa_url: str | None = None, seats: bool = False, container: Container | None = None,
+                    **timeouts: Any) -> IvrController:
+        container = container or ivr_container
         rasa_client = None
         dialogue = None
         if rasa_url is not None:
             rasa_client = RasaClient(rasa_url, 1.5)
-            dialogue = DialogueService(rasa_client, ivr_container.redis, 1.5)
-        ctl = build_controller(ivr_container, recognizer=speech.recognizer, synthesizer=speech.synthesizer,
+            dialogue = DialogueService(rasa_client, container.redis, 1.5)
+        ctl = build_controller(container, recognizer=speech.recognizer, synthesizer=speech.synthesizer,
                                dialogue=dialogue, timeouts=CallTimeouts(**timeouts), use_seats=seats)
         await ctl.start()
         started.append((ctl, rasa_client))
@@ -160,6 +166,26 @@ async def wait_bot_silent(call: SipCall, quiet: float = 0.8, timeout: float = 30
 def audio_between(call: SipCall, t0: float, t1: float | None = None) -> np.ndarray:
     pk = [p.pcm for p in call.received if p.arrival >= t0 and (t1 is None or p.arrival <= t1)]
     return np.concatenate(pk) if pk else np.zeros(0, np.int16)
+
+
+async def say_and_hear(call: SipCall, speech: Speech, text: str) -> tuple[float, float, float]:
+    """Speak `text` (pre-synthesised: a caller doesn't pause to think) and wait for the whole reply;
+    returns (turn latency, reply start, reply end). Transcribe afterwards - not while the bot waits."""
+    said = await call.play(await speech.caller_pcm(text))
+    first = await until(lambda: call.first_audio_after(said), 30)
+    last = await wait_bot_silent(call, quiet=2.0, timeout=60)
+    return first - said, first, last
+
+
+async def call_record(container: Container, call_id: str) -> Call:
+    async with container.db.session() as session:
+        return await CallRecords.get(session, call_id)
+
+
+async def finished_record(container: Container, call_id: str) -> Call | None:
+    """The call's record once it has an outcome (None while in progress): poll with `until`."""
+    record = await call_record(container, call_id)
+    return record if record.outcome != CallOutcome.in_progress.value else None
 
 
 

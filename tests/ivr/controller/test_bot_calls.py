@@ -10,21 +10,14 @@ from ivr.calls import CallRecords
 from ivr.models import CallOutcome
 from ivr.speech.text_norm import normalize, read_ticket
 from ivr.testing.sip_caller import SipCaller
-from tests.ivr.controller.conftest import ControllerFactory, Speech, audio_between, until, wait_bot_silent
+from tests.ivr.controller.conftest import (
+    ControllerFactory, Speech, audio_between, say_and_hear, until, wait_bot_silent,
+)
 
 
 def _bigrams(text: str) -> set[str]:
     t = re.sub(r"\W", "", text)
     return {t[i:i + 2] for i in range(len(t) - 1)}
-
-
-async def _say(call, speech: Speech, text: str) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
-    """Speak `text` (pre-synthesised: a caller doesn't pause to think) and wait for the whole reply;
-    returns (turn latency, reply start, reply end). Transcribe afterwards - not while the bot waits."""
-    said = await call.play(await speech.caller_pcm(text))
-    first = await until(lambda: call.first_audio_after(said), 30)
-    last = await wait_bot_silent(call, quiet=2.0, timeout=60)
-    return first - said, first, last
 
 
 async def ask_on_a_call(ctl, speech: Speech, caller_number: str, question: str):  # type: ignore[no-untyped-def]
@@ -35,7 +28,7 @@ async def ask_on_a_call(ctl, speech: Speech, caller_number: str, question: str):
         call_id = (await until(lambda: list(ctl.active), 5))[0]
         await speech.caller_pcm(question)  # rendered before the greeting ends: a caller doesn't pause to think
         await wait_bot_silent(call)
-        timing = await _say(call, speech, question)
+        timing = await say_and_hear(call, speech, question)
         await call.hangup()
     return call, call_id, timing
 
@@ -82,7 +75,7 @@ async def test_work_order_by_voice_with_ticket_read_back(start_controller: Contr
             await speech.caller_pcm(line)
         await wait_bot_silent(call)
         for line in script:
-            _, first, last = await _say(call, speech, line)
+            _, first, last = await say_and_hear(call, speech, line)
             session = ctl.active[call_id].session
             if session is not None and session.ticket:
                 break
