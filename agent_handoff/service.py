@@ -35,6 +35,7 @@ import uuid
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from agent_handoff import media
 from agent_handoff.agents import AgentService
@@ -114,6 +115,7 @@ class HandoffService:
             except AriError as exc:
                 log.warning("MOH reload failed: %s", exc)
         await self.rebuild()
+        await self.store.mark_alive(self.node)
         if self._requests_task is None:
             self._requests_task = asyncio.create_task(self._node_requests(), name="handoff-node-requests")
         self._loop_task = asyncio.create_task(self._dispatcher(), name="handoff-dispatcher")
@@ -425,10 +427,15 @@ class HandoffService:
     # ================================================================== routing
     async def _dispatcher(self) -> None:
         last_outbound = 0.0
+        redis_down = False
         while True:
             await wait_event(self._wake, 0.5)
             self._wake.clear()
             try:
+                if not await self.store.marked_alive(self.node):
+                    n = await self.rebuild()
+                    await self.store.mark_alive(self.node)
+                    log.warning("seats: Redis came back empty; %d waiting call(s) back in the queue", n)
                 await self.agents.expire_wrap_ups()
                 await self.dispatch_once()
                 if time.monotonic() - last_outbound > 2.0:
@@ -436,8 +443,16 @@ class HandoffService:
                     await self.outbound.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - keep routing; Redis/DB blips are retried next tick
+            except RedisError as exc:  # once per outage, not a traceback every tick
+                if not redis_down:
+                    log.warning("seats dispatcher: Redis unavailable (%s); retrying", exc)
+                redis_down = True
+                continue
+            except Exception:  # noqa: BLE001 - keep routing; DB blips are retried next tick
                 log.exception("dispatcher tick failed")
+            if redis_down:
+                log.info("seats dispatcher: Redis reachable again")
+                redis_down = False
 
     async def dispatch_once(self) -> int:
         now = self.now()

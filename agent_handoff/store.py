@@ -10,12 +10,14 @@ Keys (prefix ``ah:``):
   ev:agent:{id}   pubsub screen pops and live transcript for one agent
   ev:supervisor   pubsub queue/agent changes for dashboards
   node:{node}     pubsub requests for one node's seats runtime from other processes (a call back in the queue)
+  alive:{node}    string set by a node's seats runtime: missing means Redis came back empty (see mark_alive)
 
 Shared by every process of every node. An agent's seat phone and a queued call each belong to one Asterisk
 node (`node`, "" with a single node): a node's dispatcher only offers its own calls to its own agents.
 
 Everything here may be lost: agent history and call records are in the database, and
-``HandoffService.rebuild()`` (run at start) restores queue entries from the calls still marked as queued.
+``HandoffService.rebuild()`` (run at start, and by a running runtime that finds Redis emptied) restores queue
+entries from the calls still marked as queued.
 """
 
 from __future__ import annotations
@@ -143,6 +145,15 @@ class SeatStore:
 
     async def claim(self, agent_id: int, call_id: str, now: float) -> bool:
         return bool(await self._claim(keys=[f"{P}agent:{agent_id}"], args=[call_id, now]))
+
+    async def mark_alive(self, node: str) -> None:
+        """Leave a mark that lasts as long as Redis keeps its data (set once the queue is complete)."""
+        await self.r.set(f"{P}alive:{node}", "1")
+
+    async def marked_alive(self, node: str) -> bool:
+        """False when the mark is gone: Redis is fresh (restarted without persistence, flushed), so whatever it
+        held - the queue - has to be rebuilt."""
+        return bool(await self.r.exists(f"{P}alive:{node}"))
 
     # ------------------------------------------------------------------ queue entries
     async def save_entry(self, e: QueueEntry) -> None:

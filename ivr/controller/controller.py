@@ -31,7 +31,7 @@ from ivr.controller.events import CallEvent, Dtmf, Hangup, Shutdown
 from ivr.controller.handover import ARI_ERRORS, Handover
 from ivr.controller.live import LiveCalls
 from ivr.controller.media import CallMedia
-from ivr.controller.session import CallInfo, CallSession, CallTimeouts
+from ivr.controller.session import ASTERISK_GONE, CallInfo, CallSession, CallTimeouts
 from ivr.controller.stages import Speaker, Understanding
 from ivr.models import CallOutcome
 from ivr.speech.base import Synthesizer
@@ -39,8 +39,22 @@ from ivr.speech.base import Synthesizer
 log = logging.getLogger(__name__)
 
 
+SOFTHANGUP_SHUTDOWN = 4  # Asterisk's AST_SOFTHANGUP_SHUTDOWN: the `cause` of the soft hang-ups it makes as it stops
+
+
 def default_controller_id() -> str:
     return f"ivr-{socket.gethostname()}-{os.getpid()}"
+
+
+def _hangup_reason(ev: Event) -> str:
+    """Why a caller channel is going: it left our app, Asterisk is stopping (and hangs up every channel first),
+    or anything else - the caller hung up."""
+    if ev.type == "StasisEnd":
+        return "left"
+    shutting_down = getattr(ev, "soft", None) and getattr(ev, "cause", None) == SOFTHANGUP_SHUTDOWN
+    if ev.type == "ChannelHangupRequest" and shutting_down:
+        return ASTERISK_GONE
+    return "hangup"
 
 
 class _Call:
@@ -145,7 +159,7 @@ class IvrController:
             return
         for channel_id, call in list(self.active.items()):
             if channel_id not in present:
-                call.events.put_nowait(Hangup("asterisk_restart"))
+                call.events.put_nowait(Hangup(ASTERISK_GONE))
 
     # ================================================================== ARI events
     def _dispatch(self, ev: Event) -> None:
@@ -173,7 +187,7 @@ class IvrController:
         if call is None:
             return
         if ev.type in ("StasisEnd", "ChannelHangupRequest", "ChannelDestroyed"):
-            call.events.put_nowait(Hangup("left" if ev.type == "StasisEnd" else "hangup"))
+            call.events.put_nowait(Hangup(_hangup_reason(ev)))
         elif ev.type == "ChannelDtmfReceived":
             call.events.put_nowait(Dtmf(ev.digit))  # type: ignore[attr-defined]
 
@@ -232,6 +246,8 @@ class IvrController:
                     self.finished.pop(next(iter(self.finished)))
             if handed_to != "seats":  # the seats finish the records of calls they took
                 extra = {"handed_to": handed_to} if handed_to else {}
+                if call.session is not None and call.session.end_reason == ASTERISK_GONE:
+                    extra["fallback"] = ASTERISK_GONE
                 await self._finish_record(ch.id, outcome, extra, ticket)
             metrics.CALLS.labels(outcome.value).inc()
             await self.live.release(ch.id)

@@ -60,6 +60,7 @@ BARGE_IN = {State.GREETING, State.SPEAKING}
 SPEECH_ACCEPTED = {State.GREETING, State.LISTENING, State.SPEAKING}
 KEYPAD_IGNORED = {State.TRANSFER, State.WAITING_AGENT, State.GOODBYE, State.ENDED}
 SETTLING_ACTIONS = {"kb_answer", "status_query", "urge", "withdraw"}
+ASTERISK_GONE = "asterisk_gone"  # Hangup reason: Asterisk stopped or crashed under the call, not the caller
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class CallSession:
         self.pending: PendingTurn | None = None
         self.outcome: CallOutcome | None = None
         self.history: list[str] = []  # states visited (tests, logs)
+        self.end_reason: str | None = None  # why the channel went away (events.Hangup.reason)
         self._tasks: set[asyncio.Task[Any]] = set()  # record writes: awaited at the end
         self._work: set[asyncio.Task[Any]] = set()  # audio input, timers, ASR/bot: cancelled at the end
         self._caller_sent = False
@@ -149,6 +151,7 @@ class CallSession:
     async def run(self) -> CallOutcome:
         """Answered call with media up → until the caller is gone or handed over."""
         self._spawn(self.audio_in.run(), "audio-in", work=True)
+        self._spawn(self.media.watch(), "media-watch", work=True)
         self._spawn(self._max_duration(), "max-duration", work=True)
         self.say(State.GREETING, prompts.GREETING, then=State.LISTENING)
         try:
@@ -248,7 +251,8 @@ class CallSession:
         if s in (State.GREETING, State.SPEAKING, State.READBACK, State.GOODBYE, State.TRANSFER) \
                 or (s is State.MENU and self.speaker.speaking):
             self.speaker.stop()  # a prompt that never finished: carry on as if it had
-            await self._playback_done(PlaybackDone(self.token, False))
+            self.token += 1  # the stopped speaker's own PlaybackDone, still to come, is stale: not a second ending
+            await self._playback_done(PlaybackDone(self.token - 1, False))
         elif s is State.LISTENING:
             self.n.no_input += 1
             if self.n.no_input >= 2:
@@ -261,6 +265,7 @@ class CallSession:
         elif s is State.MENU:
             self.n.menu_no_input += 1
             if self.n.menu_no_input >= 2:
+                self.outcome = self._settled_outcome(abandoned=True)  # nobody there: not a call the bot settled
                 self.goodbye()
             else:
                 self.menu(prompts.MENU)
@@ -304,7 +309,11 @@ class CallSession:
 
     # ------------------------------------------------------------------ understanding
     def _speculate(self, ev: Pause) -> None:
-        """Transcribe what the caller has said so far while waiting to know the utterance has ended."""
+        """Transcribe what the caller has said so far while waiting to know the utterance has ended. One at a
+        time: on talk without end (a crowd, a television) pauses come faster than long audio is decoded, and
+        look-aheads would pile up behind each other, each longer than the last."""
+        if self._spec is not None and not self._spec[1].done():
+            return
         task = asyncio.ensure_future(self.understanding.transcribe(ev.pcm16))
         self._work.add(task)
         task.add_done_callback(self._work.discard)
@@ -316,6 +325,8 @@ class CallSession:
         self._go(State.THINKING, self.t.thinking)
         spec, self._spec = self._spec, None
         early = spec[1] if spec is not None and utt.pause_id == spec[0] else None
+        if spec is not None and early is None:
+            spec[1].cancel()  # the caller went on after that pause: its transcript is of no use
 
         async def work() -> None:
             t0 = time.perf_counter()
@@ -466,15 +477,18 @@ class CallSession:
         self._go(State.ENDED, 0)
 
     async def _hang_up(self) -> None:
-        self.outcome = self._settled_outcome()
+        self.outcome = self.outcome or self._settled_outcome()
         await self.media.teardown()
         await self.handover.hang_up(self.info)
         self._go(State.ENDED, 0)
 
     async def _ended_by_caller(self, reason: str) -> None:
         self.speaker.stop()
+        self.end_reason = reason
         if self.state is State.WAITING_AGENT or self.handed_to:
             self.outcome = CallOutcome.transferred
+        elif reason == ASTERISK_GONE and not (self.ticket or self.n.settled):
+            self.outcome = CallOutcome.failed  # our side failed: the caller did not give up
         elif self.outcome is None:
             self.outcome = self._settled_outcome(abandoned=True)
         self._go(State.ENDED, 0)

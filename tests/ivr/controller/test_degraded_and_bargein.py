@@ -115,3 +115,25 @@ async def test_zero_hands_the_call_to_the_seats_api(
         await call.hangup()
     finished = await until(lambda: _finished(ivr_container, call_id), 10)
     assert finished.outcome == CallOutcome.abandoned.value  # hung up while waiting for an agent
+
+
+async def test_prompt_cut_short_by_its_timeout_hands_over_once(
+    start_controller: ControllerFactory, ivr_container: Container,
+) -> None:
+    """A prompt that outlasts its timeout (a slow or looping reply) is cut and the call moves on - once: the
+    stopped speaker's own "playback done" must not start a second handover of a channel already gone."""
+    ctl = await start_controller(rasa_url=DEAD_RASA, prompt=1.0)  # the transfer prompt takes ~3 s
+    async with SipPhone(local_port=5074, answer_after=0.3, user="agent4") as seat, \
+            SipCaller(user="13800138006") as caller:
+        call = await caller.dial("12345")
+        call_id = (await until(lambda: list(ctl.active), 5))[0]
+        await until(lambda: call.first_audio_after(0), 10)
+        await call.send_dtmf("0")
+        agent = await seat.wait_call(timeout=20)
+        await agent.wait_answered(5)
+        await until(lambda: call_id in ctl.finished, 10)
+        session = ctl.finished[call_id]
+        assert session.handed_to == "dialplan" and session.history.count("waiting_agent") == 1, session.history
+        await call.hangup()
+    record = await until(lambda: _finished(ivr_container, call_id), 10)
+    assert record.outcome == CallOutcome.transferred.value and record.context.get("handed_to") == "dialplan"
