@@ -17,7 +17,6 @@ import json
 from functools import lru_cache
 from types import SimpleNamespace
 
-import asyncpg
 from sqlalchemy import JSON, Boolean, Float, Integer, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -27,7 +26,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from config.settings import Settings
 from hotline import audit
 from hotline.audit import AuditLog
-from hotline.db import Database, UTCDateTime, as_loaded, utcnow
+from hotline.db import Database, UTCDateTime, as_loaded, driver_fetch, utcnow
 from hotline.errors import BadRequest, Conflict, NotFound
 from hotline.logging import mask_phone
 from work_orders import lifecycle
@@ -341,8 +340,10 @@ class WorkOrderService:
         master: Any, audit_detail: dict[str, Any],
     ) -> WorkOrder:
         """PostgreSQL: the order (ticket from the day's sequence), its history rows, the master's hotspot_join
-        row and the audit row in one statement, in the caller's transaction; returns the order as a persistent,
-        loaded object of the session."""
+        row and the audit row in one statement, the intake's only write; returns the order as a persistent,
+        loaded object of the session. Usually no statement before it went through SQLAlchemy (the user and the
+        lookup went straight to the driver), so no transaction was begun and the statement commits by itself;
+        otherwise (the taxonomy was just reloaded) it commits with the transaction in `_commit`."""
         day = ticket_day(row["created_at"], self.tz)
         await self.ticket_sequences.ensure(self.db.url, day, self.tz)
         params: dict[str, Any] = {f"o_{k}": v for k, v in row.items()}
@@ -357,7 +358,7 @@ class WorkOrderService:
         sql, names = _create_statement(day, len(events), master is not None)
         args = [json.dumps(params[n]) if n.endswith("_detail") else params[n] for n in names]
         try:
-            order_id, ticket = (await _driver_fetch(session, sql, args))[0]
+            order_id, ticket = (await driver_fetch(session, sql, args))[0]
         except DBAPIError as exc:
             if isinstance(exc, IntegrityError) or sequence_name(day) not in str(exc.orig):
                 raise
@@ -389,7 +390,7 @@ class WorkOrderService:
                 return None, None, None
             sql, names, fixed = compiled
             args = [params[n] if n in params else fixed[n] for n in names]
-            rows = [SimpleNamespace(**dict(r)) for r in await _driver_fetch(session, sql, args)]
+            rows = [SimpleNamespace(**dict(r)) for r in await driver_fetch(session, sql, args)]
         else:
             stmt = _candidates_statement(*shape)
             if stmt is None:
@@ -809,19 +810,6 @@ def _candidates_sql(*shape: bool) -> tuple[str, tuple[str, ...], dict[str, Any]]
     compiled = stmt.params(**placeholders).compile(dialect=pg_asyncpg.dialect(),
                                                    compile_kwargs={"render_postcompile": True})
     return str(compiled), tuple(compiled.positiontup or ()), compiled.construct_params()
-
-
-async def _driver_fetch(session: AsyncSession, sql: str, args: list[Any]) -> list[Any]:
-    """Run SQL on the session's connection (in its transaction) straight through the driver (asyncpg): a tenth
-    of the client CPU of going through the ORM session for the two statements of every intake. Driver errors
-    come out as SQLAlchemy's (IntegrityError for a unique violation), as they would through the session."""
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    try:
-        return await raw.fetch(sql, *args)
-    except asyncpg.PostgresError as exc:
-        error = IntegrityError if isinstance(exc, asyncpg.IntegrityConstraintViolationError) else DBAPIError
-        raise error(sql, args, exc) from exc
 
 
 def near(order: WorkOrder, district: str | None, place: str | None, address: str) -> bool:
