@@ -67,11 +67,11 @@ async def _finished(container: Container, call_id: str):  # type: ignore[no-unty
 
 async def test_barge_in_stops_the_bot_within_300ms(start_controller: ControllerFactory, speech: Speech) -> None:
     ctl = await start_controller(rasa_url=DEAD_RASA)
+    pcm = await speech.caller_pcm("我要转人工服务")  # before calling: rendered during the greeting, it could outlast it
     async with SipCaller() as caller:
         call = await caller.dial("12345")
         t_bot = await until(lambda: call.first_audio_after(0), 10)  # the greeting has begun
         await asyncio.sleep(1.0)
-        pcm = await speech.caller_pcm("我要转人工服务")
         onset = int(np.argmax(np.abs(pcm) > 1000)) / 8000  # first loud sample of the caller's speech
         t0 = time.monotonic()
         play = asyncio.create_task(call.play(pcm))
