@@ -1,5 +1,6 @@
 """The hotline's Rasa input channel module, in the Rasa venv: its speed-up of Rasa's action-reply validation
-still accepts good replies and rejects bad ones, and the turn summary picks the message just handled."""
+still accepts good replies and rejects bad ones, the turn summary picks the message just handled, the graph
+runner gives dask's results, and the action endpoint's session is kept open."""
 
 from __future__ import annotations
 
@@ -36,6 +37,61 @@ summary = hotline_channel.turn_summary(tracker, "我要转人工")
 assert summary["intent"]["name"] == "request_human", summary
 assert hotline_channel.turn_summary(tracker, "社保卡丢了")["intent"]["name"] == "ask_info"
 assert summary["slots"].get("category") == "other" and summary["active_loop"] is None
+
+# The sequential graph runner: the targets' outputs as dask gives them, each needed node run once, others not.
+import tempfile
+from pathlib import Path
+from rasa.engine.graph import ExecutionContext, GraphComponent, GraphSchema, SchemaNode
+from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+
+assert DaskGraphRunner.run._hotline_sequential
+calls = []
+
+
+class Add(GraphComponent):
+    @classmethod
+    def create(cls, config, model_storage, resource, execution_context):
+        return cls(config["n"])
+
+    def __init__(self, n):
+        self.n = n
+
+    def run(self, **parts):
+        calls.append(self.n)
+        return self.n + sum(parts.values())
+
+
+def node(n, **needs):
+    return SchemaNode(needs=needs, uses=Add, constructor_name="create", fn="run", config={"n": n})
+
+
+schema = GraphSchema({"a": node(1, x="text"), "b": node(10, x="a"), "c": node(100, x="a", y="b"), "unused": node(1000)})
+runner = DaskGraphRunner(schema, LocalModelStorage(Path(tempfile.mkdtemp())), ExecutionContext(schema, "m"))
+assert runner.run(inputs={"text": 5}, targets=["c", "b"]) == {"c": 122, "b": 16}
+assert sorted(calls) == [1, 10, 100], calls
+
+# The action endpoint keeps one session (and its connections) open; a closed one is replaced.
+import asyncio
+from rasa.utils.endpoints import EndpointConfig
+
+endpoint = EndpointConfig("http://127.0.0.1:9/webhook")
+hotline_channel.keep_action_connections(endpoint)
+hotline_channel.keep_action_connections(endpoint)
+
+
+async def sessions():
+    async with endpoint.session() as first:
+        pass
+    async with endpoint.session() as second:
+        assert second is first and not first.closed
+    await first.close()
+    async with endpoint.session() as third:
+        assert third is not first and not third.closed
+    await third.close()
+
+
+asyncio.run(sessions())
 print("ok")
 """
 
