@@ -1,7 +1,7 @@
 """Create-order latency at a paced rate (default 200 req/s) against the real API on PostgreSQL (loopback only).
 
 Run by hand: `.venv/bin/python benchmarks/work_orders_create.py [--rate 200] [--seconds 15] [--workers 2]`,
-or sweep: `--rates 100,150,200,250 --workers 1,2,3`.
+or sweep: `--rates 100,150,200,250 --workers 1,2,3`. The API uses Redis database HOTLINE_TEST_REDIS_DB (as the tests).
 
 A throw-away database is created, migrated and seeded; the API is started as `hotline api --workers N` (uvicorn,
 uvloop, httptools) on a free loopback port; requests are sent open-loop on a fixed schedule (a slow reply never
@@ -36,7 +36,7 @@ import httpx  # noqa: E402
 from hotline.container import Container  # noqa: E402
 from hotline.migrate import upgrade  # noqa: E402
 from tests import services  # noqa: E402
-from tests.conftest import PASSWORD, make_settings  # noqa: E402
+from tests.conftest import PASSWORD, TEST_REDIS_DB, make_settings  # noqa: E402
 
 PLACES = ["东河区滨河路", "青山区人民路", "云湖区望湖路", "金川区冶金路", "北岭县县前街"]
 CATS = [("road.damage", "路面有个大坑"), ("lighting.streetlight", "路灯不亮"), ("environment.noise", "工地夜间施工噪音"),
@@ -242,7 +242,7 @@ async def main(rates: list[float], seconds: float, workers: list[int], unix_sock
     url, name = await services.create_pg_database("hotline_bench_wo")
     try:
         await asyncio.to_thread(upgrade, url)
-        settings = make_settings(url, f"redis://127.0.0.1:{services.REDIS_PORT}/8")
+        settings = make_settings(url, f"redis://127.0.0.1:{services.REDIS_PORT}/{TEST_REDIS_DB}")
         container = Container.build(settings)
         await container.start()
         for seeder in container.seeders:
