@@ -36,6 +36,7 @@ import httpx  # noqa: E402
 from hotline.app import create_app  # noqa: E402
 from hotline.container import Container  # noqa: E402
 from hotline.migrate import upgrade  # noqa: E402
+from benchmarks.work_orders_create import calibration_ms  # noqa: E402 - the same reference loop
 from tests import services  # noqa: E402
 from tests.conftest import PASSWORD, TEST_REDIS_DB, make_settings  # noqa: E402
 
@@ -156,17 +157,6 @@ async def main(n: int) -> None:
         await container.close()
     finally:
         await services.drop_pg_database(name)
-
-
-def calibration_ms() -> float:
-    """The same fixed loop as work_orders_create.py prints, to compare runs on a shared machine."""
-    best = float("inf")
-    for _ in range(3):
-        t, acc = time.process_time(), 0
-        for i in range(1_000_000):
-            acc += i * i
-        best = min(best, (time.process_time() - t) * 1000)
-    return best
 
 
 if __name__ == "__main__":
