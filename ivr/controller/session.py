@@ -458,6 +458,7 @@ class CallSession:
     # ------------------------------------------------------------------ endings
     async def _hand_over(self, reason: str, priority: str, *, via_seats: bool = True) -> None:
         self._record_pending()
+        self.token += 1  # a prompt cut short here (controller shutdown) must not lead anywhere when its end comes in
         await self.media.teardown()
         context = {"handoff_reason": reason, "degraded": self.degraded, "skill_topic": getattr(self, "skill_topic", None)}
         if self.last_bot is not None:

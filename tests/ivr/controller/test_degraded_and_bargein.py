@@ -137,3 +137,25 @@ async def test_prompt_cut_short_by_its_timeout_hands_over_once(
         await call.hangup()
     record = await until(lambda: _finished(ivr_container, call_id), 10)
     assert record.outcome == CallOutcome.transferred.value and record.context.get("handed_to") == "dialplan"
+
+
+async def test_controller_stop_mid_prompt_hands_the_call_over_once(
+    start_controller: ControllerFactory, ivr_container: Container,
+) -> None:
+    """Stopping the controller hands live callers to the human queue; the prompt it cuts off must not pull the
+    call back into the bot's states once the handover is done."""
+    ctl = await start_controller(rasa_url=DEAD_RASA)
+    async with SipPhone(local_port=5074, answer_after=0.3, user="agent4") as seat, \
+            SipCaller(user="13800138007") as caller:
+        call = await caller.dial("12345")
+        call_id = (await until(lambda: list(ctl.active), 5))[0]
+        await until(lambda: call.first_audio_after(0), 10)  # the greeting is playing
+        await ctl.stop()
+        agent = await seat.wait_call(timeout=20)
+        await agent.wait_answered(5)
+        await until(lambda: call_id in ctl.finished, 10)
+        history = ctl.finished[call_id].history
+        assert history[-2:] == ["waiting_agent", "ended"] and "listening" not in history, history
+        await call.hangup()
+    record = await until(lambda: _finished(ivr_container, call_id), 10)
+    assert record.outcome == CallOutcome.transferred.value and record.context.get("handed_to") == "dialplan"
