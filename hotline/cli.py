@@ -76,9 +76,10 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     port = args.port or settings.api_port
-    if args.workers > 1:  # worker processes import the app factory and set up logging themselves
+    workers = args.workers or settings.api_workers
+    if workers > 1:  # worker processes import the app factory and set up logging themselves
         uvicorn.run("hotline.cli:api_app", factory=True, host=settings.api_host, port=port,
-                    log_config=LOG_CONFIG, workers=args.workers, access_log=args.access_log)
+                    log_config=LOG_CONFIG, workers=workers, access_log=args.access_log)
     else:
         uvicorn.run(api_app(), host=settings.api_host, port=port, log_config=None, access_log=args.access_log)
     return 0
@@ -151,8 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     api = sub.add_parser("api", help="the HTTP API alone")
     api.add_argument("--port", type=int, default=None)
-    api.add_argument("--workers", type=int, default=1,
-                     help="uvicorn worker processes (default 1; sizing: benchmarks/work_orders_create.py)")
+    api.add_argument("--workers", type=int, default=None,
+                     help="uvicorn worker processes (default HOTLINE_API_WORKERS, 2; sizing: "
+                          "benchmarks/work_orders_create.py)")
     api.add_argument("--no-access-log", dest="access_log", action="store_false", help="no per-request log line")
     api.set_defaults(func=cmd_api)
 

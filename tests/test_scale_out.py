@@ -185,7 +185,8 @@ async def cluster(pg_url: str, redis_url: str, asterisk_nodes: dict[str, Asteris
     for i in (1, 2):
         port = free_port()
         env = process_env(settings, HOTLINE_ARI_URL=CLOSED_ARI, HOTLINE_ARI_NODES=ari_nodes)
-        processes.append(spawn(f"api-{i}", ["-m", "hotline.cli", "api", "--port", str(port), "--no-access-log"],
+        processes.append(spawn(f"api-{i}", ["-m", "hotline.cli", "api", "--port", str(port), "--workers", "1",
+                                                "--no-access-log"],
                                env, logs))
         apis.append(f"http://127.0.0.1:{port}")
     c = Cluster(settings, container, asterisk_nodes, controllers, workers, apis, processes)

@@ -60,6 +60,8 @@ async def test_kb_question_is_answered(start_controller: ControllerFactory, spee
     record = await until(lambda: _finished(ivr_container, call_id), 10)
     assert record.turns[0].action == "kb_answer" and record.turns[0].transcript
     assert record.outcome == CallOutcome.answered.value
+    lat = record.turns[0].latency_ms  # the stages add up: end-of-utterance wait ≤ decision ≤ first packet sent
+    assert 500 <= lat["decided"] <= lat["turn"], lat
     print(f"KB turn: heard {latency * 1000:.0f} ms after the caller stopped; record {record.turns[0].latency_ms}")
 
 
