@@ -32,6 +32,10 @@ KEEP_SEQUENCE_DAYS = 3  # older days' sequences are dropped (recreated, continui
 
 TICKET_RE = re.compile(r"^\d{8}-\d{4,6}$")
 _DIGITS = "零一二三四五六七八九"
+_SPOKEN = str.maketrans({**{c: str(i) for i, c in enumerate(_DIGITS)}, **{chr(0xFF10 + i): str(i) for i in range(10)},
+                         "〇": "0", "幺": "1"})
+_DIGIT_CHARS = "0-9０-９零〇幺一二三四五六七八九"
+_DIGIT_RUN = re.compile(rf"[{_DIGIT_CHARS}]+(?:[\s\-－—_杠]*[{_DIGIT_CHARS}]+)*")
 
 
 async def next_ticket(session: AsyncSession, now: dt.datetime, tz: ZoneInfo) -> str:
@@ -128,9 +132,11 @@ def speakable(ticket: str) -> str:
 
 
 def parse_ticket(text: str) -> str | None:
-    """Accept 20261125-0042, 202611250042 or digits spoken in Chinese (二零二六一一二五零零四二)."""
-    digits = "".join(str(_DIGITS.index(c)) if c in _DIGITS else c for c in text.replace("幺", "一"))
-    digits = re.sub(r"[^\d]", "", digits)
-    if len(digits) < 12 or len(digits) > 14:
-        return None
-    return f"{digits[:8]}-{digits[8:]}"
+    """The ticket in a sentence: 20261125-0042, 202611250042 or digits spoken in Chinese (二零二六一一二五 杠
+    零零四二, 〇 and 幺 too). Only a run of digits (with spaces, dashes or 杠 inside) counts: the 一 of 查一下 or
+    一个 elsewhere in the sentence is not part of it."""
+    for run in _DIGIT_RUN.findall(text):
+        digits = re.sub(r"\D", "", run.translate(_SPOKEN))
+        if 12 <= len(digits) <= 14:
+            return f"{digits[:8]}-{digits[8:]}"
+    return None

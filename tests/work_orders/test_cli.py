@@ -12,7 +12,6 @@ def test_api_command_takes_workers() -> None:
 
     args = build_parser().parse_args(["api", "--workers", "3", "--no-access-log"])
     assert (args.workers, args.access_log) == (3, False)
-    assert build_parser().parse_args(["api"]).workers == 1
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     try:
@@ -20,6 +19,23 @@ def test_api_command_takes_workers() -> None:
         assert any(type(f).__name__ == "MaskingFilter" for h in root.handlers for f in h.filters)
     finally:
         root.handlers[:], root.level = handlers, level
+
+
+def test_api_workers_default_from_settings(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Without --workers, `hotline api` starts HOTLINE_API_WORKERS processes (2 by default)."""
+    import uvicorn
+
+    from config.settings import Settings
+    from hotline import cli
+
+    runs: list[tuple[object, dict]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: runs.append((app, kw)))
+    for argv, env_workers, expected in ((["api"], None, 2), (["api"], 4, 4), (["api", "--workers", "3"], 4, 3)):
+        extra = {} if env_workers is None else {"api_workers": env_workers}
+        monkeypatch.setattr(cli, "get_settings", lambda extra=extra: Settings(env="test", **extra))
+        assert cli.cmd_api(cli.build_parser().parse_args(argv)) == 0
+        app, kw = runs[-1]
+        assert (app, kw["factory"], kw["workers"]) == ("hotline.cli:api_app", True, expected), (argv, kw)
 
 
 def test_api_app_freezes_start_up_objects(monkeypatch) -> None:  # type: ignore[no-untyped-def]

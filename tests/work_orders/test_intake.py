@@ -103,6 +103,15 @@ async def test_hotspot_groups_several_citizens(client: httpx.AsyncClient, header
     assert sorted(c["ticket"] for c in queue) == sorted([master["ticket"]] + [k["ticket"] for k in kids])
 
 
+def test_ticket_found_in_a_spoken_sentence() -> None:
+    """Only a run of digits is a ticket: the 一 of 查一下 / 一个 must not join it (it used to, making 13 digits)."""
+    assert parse_ticket("帮我查一下工单二零二六一二零三零零零一现在办得怎么样了") == "20261203-0001"
+    assert parse_ticket("我想问一个事，单号二〇二六一一二五 杠 幺零零二") == "20261125-1002"
+    assert parse_ticket("工单２０２６１１２５-００４２") == "20261125-0042"
+    assert parse_ticket("查一下我的工单") is None
+    assert parse_ticket("我的电话是13900001234") is None  # 11 digits: a mobile number, not a ticket
+
+
 async def test_python_api_for_bot_and_ivr(container: Container, clock: Clock) -> None:
     svc, bot = container.work_orders, SystemActor(username="bot", role="agent")
     async with container.db.session() as s:
