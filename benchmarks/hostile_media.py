@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
-import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -38,8 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.ivr_stack import DEAD_RASA, caller_speech, ivr_stack  # noqa: E402
-from ivr.testing.g711 import rms  # noqa: E402
+from benchmarks.ivr_stack import DEAD_RASA, caller_speech, ivr_stack, wait_quiet  # noqa: E402
 from ivr.testing.hostile_media import babble, malformed_rtp, steady_noise, stutter  # noqa: E402
 from ivr.testing.process_meter import ProcessMeter  # noqa: E402
 from ivr.testing.sip_caller import SipCall, SipCaller  # noqa: E402
@@ -76,17 +73,6 @@ async def serve_controller() -> int:
 
 
 # ------------------------------------------------------------------------------------------ the caller
-async def wait_quiet(call: SipCall, since: float, quiet: float = 1.5, timeout: float = 60) -> float | None:
-    """First bot audio after `since`, once the bot has been quiet for `quiet` s (None: it said nothing)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        loud = [p.arrival for p in call.received if p.arrival >= since and rms(p.pcm) > 300]
-        if loud and time.monotonic() - loud[-1] >= quiet:
-            return loud[0]
-    return None
-
-
 async def abuse(call: SipCall) -> None:
     call.send_datagrams(malformed_rtp(call))
     for seed in range(3):
@@ -109,22 +95,6 @@ async def silence(call: SipCall, minutes: float) -> None:
     await asyncio.sleep(max(minutes * 60, 30.0))
 
 
-def turns_of(db_path: Path, call_id: str) -> list[tuple[str, str, str]]:
-    with contextlib.closing(sqlite3.connect(db_path)) as db:
-        return list(db.execute("select action, transcript, reply from call_turns where call_id = ? order by seq",
-                               (call_id,)))
-
-
-def outcome_of(db_path: Path, call_id: str) -> tuple[str, str | None]:
-    with contextlib.closing(sqlite3.connect(db_path)) as db:
-        return db.execute("select outcome, ended_at from calls where id = ?", (call_id,)).fetchone()
-
-
-def call_ids(db_path: Path, caller: str) -> list[str]:
-    with contextlib.closing(sqlite3.connect(db_path)) as db:
-        return [r[0] for r in db.execute("select id from calls where caller = ? order by started_at", (caller,))]
-
-
 async def main_async(args: argparse.Namespace) -> int:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-controller"]
     async with ivr_stack(args.rasa_url, redis_db=args.redis_db, controller_cmd=cmd) as stack:
@@ -136,8 +106,8 @@ async def main_async(args: argparse.Namespace) -> int:
         caller_number = "13900000666"
         async with SipCaller(user=caller_number) as ua:
             call = await ua.dial("12345", timeout=30)
-            await wait_quiet(call, 0)
-            call_id = call_ids(stack.db_path, caller_number)[-1]
+            await wait_quiet(call, 0, quiet=1.5)
+            call_id = stack.call_ids(caller_number)[-1]
             meter = ProcessMeter(pid)
 
             async def sample() -> None:
@@ -165,23 +135,23 @@ async def main_async(args: argparse.Namespace) -> int:
                 wall, cpu = time.monotonic() - t0, meter.cpu_used - c0
                 meter.sample()
                 print(f"{name:<34}{wall:>8.0f}{cpu:>8.1f}{100 * cpu / wall:>8.1f}{meter.last_rss_mb:>8.0f}"
-                      f"{meter.peak_rss_mb:>8.0f}{len(turns_of(stack.db_path, call_id)):>7}", flush=True)
+                      f"{meter.peak_rss_mb:>8.0f}{len(stack.call_turns(call_id)):>7}", flush=True)
                 if call.ended.is_set():
                     print(f"the call ended during '{name}' ({call.end_reason})")
                     break
-                outcome, ended_at = outcome_of(stack.db_path, call_id)
+                outcome, ended_at = stack.call_outcome(call_id)
                 if outcome != "in_progress":  # handed over: the controller no longer has the call
-                    last = turns_of(stack.db_path, call_id)[-1:]
+                    last = stack.call_turns(call_id)[-1:]
                     print(f"the controller let go of the call during '{name}': {outcome} at {ended_at}; last turn "
                           f"{[(a, t[:30], r[:30]) for a, t, r in last]}")
                     break
             healthy = False
-            if not call.ended.is_set() and outcome_of(stack.db_path, call_id)[0] == "in_progress":
-                before = len(turns_of(stack.db_path, call_id))
+            if not call.ended.is_set() and stack.call_outcome(call_id)[0] == "in_progress":
+                before = len(stack.call_turns(call_id))
                 said = await call.play(question)
                 first = await wait_quiet(call, said, quiet=2.0, timeout=60)
                 await asyncio.sleep(1.0)  # the turn is written when its reply has been played
-                new = turns_of(stack.db_path, call_id)[before:]
+                new = stack.call_turns(call_id)[before:]
                 expected = "fallback" if stack.rasa_url == DEAD_RASA else "kb_answer"  # without a bot: the menu
                 healthy = first is not None and any(action == expected for action, _, _ in new)
                 latency = f"{1000 * (first - said):.0f} ms" if first else "no answer"
@@ -189,7 +159,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 await call.hangup()
             sampler.cancel()
             meter.sample()
-        turns = turns_of(stack.db_path, call_id)
+        turns = stack.call_turns(call_id)
         actions = {a: sum(1 for x, _, _ in turns if x == a) for a in sorted({a for a, _, _ in turns})}
         print(f"whole call: {meter.elapsed:.0f} s, controller CPU {meter.cpu_used:.1f} s "
               f"({100 * meter.cpu_used / meter.elapsed:.1f}% of a core), RSS {meter.rss_start_mb:.0f} MB at the "

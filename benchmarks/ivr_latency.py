@@ -26,20 +26,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.ivr_stack import caller_speech, cpu_seconds, ivr_stack, pct, stage_breakdown  # noqa: E402
-from ivr.testing.g711 import rms  # noqa: E402
-from ivr.testing.sip_caller import SipCall, SipCaller  # noqa: E402
+from benchmarks.ivr_stack import (  # noqa: E402
+    caller_speech, cpu_seconds, ivr_stack, pct, stage_breakdown, wait_quiet,
+)
+from ivr.testing.sip_caller import SipCaller  # noqa: E402
 
 SENTENCES = ["你好", "社保卡丢了怎么办", "请问办理居住证需要带哪些材料", "我想查询一下公积金的提取流程", "谢谢"]
-
-
-async def wait_quiet(call: SipCall, since: float, quiet: float = 1.0, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        loud = [p.arrival for p in call.received if p.arrival >= since and rms(p.pcm) > 300]
-        if loud and time.monotonic() - loud[-1] >= quiet:
-            return
 
 
 async def one_call(n: int, turns: int, pcm: dict[str, np.ndarray], out: list[float], errors: list[str]) -> None:

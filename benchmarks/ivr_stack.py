@@ -25,6 +25,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ivr.testing.g711 import rms  # noqa: E402
+from ivr.testing.sip_caller import SipCall  # noqa: E402
+
 DEAD_RASA = "http://127.0.0.1:9"
 
 
@@ -54,8 +59,22 @@ class IvrStack:
 
     def calls(self, callers_like: str) -> list[tuple[str, str]]:
         """(outcome, ended_at) of the calls whose caller number matches the SQL LIKE pattern."""
+        return self._query("select outcome, ended_at from calls where caller like ?", callers_like)
+
+    def call_ids(self, caller: str) -> list[str]:
+        return [r[0] for r in self._query("select id from calls where caller = ? order by started_at", caller)]
+
+    def call_outcome(self, call_id: str) -> tuple[str, str | None]:
+        """(outcome, ended_at) of one call."""
+        return self._query("select outcome, ended_at from calls where id = ?", call_id)[0]
+
+    def call_turns(self, call_id: str) -> list[tuple[str, str, str]]:
+        """(action, transcript, reply) of one call's turns, in order."""
+        return self._query("select action, transcript, reply from call_turns where call_id = ? order by seq", call_id)
+
+    def _query(self, sql: str, *params: object) -> list[tuple]:
         with contextlib.closing(sqlite3.connect(self.db_path)) as db:
-            return list(db.execute("select outcome, ended_at from calls where caller like ?", (callers_like,)))
+            return list(db.execute(sql, params))
 
 
 def cpu_seconds(pid: int | None) -> float:
@@ -76,6 +95,18 @@ def rss_mb(pid: int | None) -> float:
 
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
+
+
+async def wait_quiet(call: SipCall, since: float, quiet: float = 1.0, timeout: float = 60) -> float | None:
+    """Wait until the bot, having spoken after `since`, has been quiet for `quiet` s. Returns the arrival of its
+    first audio after `since` (None: it said nothing within `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        loud = [p.arrival for p in call.received if p.arrival >= since and rms(p.pcm) > 300]
+        if loud and time.monotonic() - loud[-1] >= quiet:
+            return loud[0]
+    return None
 
 
 async def caller_speech(sentences: list[str]) -> dict[str, np.ndarray]:

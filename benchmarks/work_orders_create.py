@@ -145,18 +145,20 @@ async def paced(client: Client, requests: list[bytes], rate: float,
     # collect once and switch the collector off for the run.
     gc.collect()
     gc.disable()
-    start = loop.time() + 0.2
-    tasks = []
-    for i, raw in enumerate(requests):
-        at = start + i / rate
-        delay = at - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(raw, at)))
-    _, pending = await asyncio.wait(tasks, timeout=30)
-    for t in pending:  # bounded in time: whatever has not answered by then is reported, not awaited
-        t.cancel()
-    gc.enable()
+    try:
+        start = loop.time() + 0.2
+        tasks = []
+        for i, raw in enumerate(requests):
+            at = start + i / rate
+            delay = at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(raw, at)))
+        _, pending = await asyncio.wait(tasks, timeout=30)
+        for t in pending:  # bounded in time: whatever has not answered by then is reported, not awaited
+            t.cancel()
+    finally:
+        gc.enable()
     if pending:
         errors["unanswered"] = len(pending)
     return latencies, errors, loop.time() - start
@@ -267,7 +269,8 @@ def print_result(r: dict) -> None:
     print(f"  workers {r['workers']}  {r['n']} requests at {r['rate']:.0f}/s (achieved {r['achieved']:.0f}/s): "
           f"p50 {r['p50']:.1f} ms  p95 {r['p95']:.1f} ms  p99 {r['p99']:.1f} ms  max {r['max']:.1f} ms  "
           f"errors {r['errors'] or 0}  | cpu/request: api {r['cpu_api_ms']:.2f} ms, postgres "
-          f"{r['cpu_pg_ms']:.2f} ms (its backends), load generator {r['cpu_client_ms']:.2f} ms; CPU stolen by the hypervisor {r['steal_pct']:.1f}%", flush=True)
+          f"{r['cpu_pg_ms']:.2f} ms (its backends), load generator {r['cpu_client_ms']:.2f} ms; CPU stolen by the "
+          f"hypervisor {r['steal_pct']:.1f}%", flush=True)
     if r["slow"]:
         print(f"    requests over 50 ms, by episode (second of the run, requests, worst ms): "
               f"{', '.join(f'{a}s {n}x {w}' for a, n, w in r['slow'][:12])}", flush=True)

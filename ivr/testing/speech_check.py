@@ -42,15 +42,21 @@ def telephone(pcm16k: bytes) -> bytes:
     return A.resample(A.ulaw_decode(A.ulaw_encode(narrow)), 8000, 16000)
 
 
+async def over_the_phone(synthesizer: Synthesizer, recognizer: Recognizer, text: str) -> tuple[str, bytes]:
+    """`text` rendered once and sent through the telephone band: what the recogniser makes of it, and the
+    16 kHz PCM it heard (before the telephone band)."""
+    audio = await synthesizer.synthesize(text)
+    pcm16k = A.resample(audio.pcm16, audio.sample_rate, 16000)
+    return (await recognizer.transcribe(telephone(pcm16k), 16000)).text, pcm16k
+
+
 async def clear_rendition(synthesizer: Synthesizer, recognizer: Recognizer, text: str, *, tries: int = 6,
                           max_cer: float = 0.15) -> np.ndarray:
     """8 kHz PCM of `text` whose telephone-band version the recogniser understands (CER ≤ `max_cer`);
     the best of `tries` renditions otherwise."""
     best: tuple[float, np.ndarray] | None = None
     for _ in range(tries):
-        audio = await synthesizer.synthesize(text)
-        pcm16k = A.resample(audio.pcm16, audio.sample_rate, 16000)
-        heard = (await recognizer.transcribe(telephone(pcm16k), 16000)).text
+        heard, pcm16k = await over_the_phone(synthesizer, recognizer, text)
         errors, n = cer(text, heard)
         rate = errors / max(1, n)
         pcm8k = np.frombuffer(A.resample(pcm16k, 16000, 8000), "<i2").copy()

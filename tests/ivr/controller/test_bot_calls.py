@@ -8,9 +8,8 @@ import re
 from hotline.container import Container
 from ivr.calls import CallRecords
 from ivr.models import CallOutcome
-from ivr.speech.audio import resample
 from ivr.speech.text_norm import normalize, read_ticket
-from ivr.testing.speech_check import telephone
+from ivr.testing.speech_check import over_the_phone
 from ivr.testing.sip_caller import SipCaller
 from tests.ivr.controller.conftest import (
     ControllerFactory, Speech, audio_between, say_and_hear, until, wait_bot_silent,
@@ -94,9 +93,7 @@ async def test_work_order_by_voice_with_ticket_read_back(start_controller: Contr
     # What the caller heard: Whisper mangles digit strings (二零二六一二零三杠零零零一 → "12-13-2001"), so
     # compare with what the same recogniser makes of the prompt rendered here and sent through G.711, and check
     # that a long run of digits was read out one by one, plus the words around it.
-    rendered = await speech.synthesizer.synthesize(session.last_prompt)
-    reference = (await speech.recognizer.transcribe(
-        telephone(resample(rendered.pcm16, rendered.sample_rate, 16000)), 16000)).text
+    reference, _ = await over_the_phone(speech.synthesizer, speech.recognizer, session.last_prompt)
     spoken = "".join(str("零一二三四五六七八九".index(c)) if c in "零一二三四五六七八九" else c for c in heard)
     assert len(re.sub(r"\D", "", spoken)) >= 8 and ("单号" in heard or "登记" in heard), heard
     overlap = len(_bigrams(heard) & _bigrams(reference)) / max(1, len(_bigrams(reference)))
