@@ -4,12 +4,13 @@
 # Idempotent: when everything is in place (marker file present) it returns in well under a second.
 # Environment:
 #   HOTLINE_ASTERISK_CHROOT  chroot directory (default /var/cache/hotline/asterisk-sid)
-#   HOTLINE_DEBIAN_MIRROR    Debian mirror for sid (default http://deb.debian.org/debian)
+#   HOTLINE_DEBIAN_MIRROR    Debian mirror for sid, passed to debootstrap only when set (unset: debootstrap's
+#                            own default mirror, and the chroot's apt uses what debootstrap wrote)
 #   FORCE=1                  redo the package step even when the marker exists
 set -euo pipefail
 
 CHROOT="${HOTLINE_ASTERISK_CHROOT:-/var/cache/hotline/asterisk-sid}"
-MIRROR="${HOTLINE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+MIRROR="${HOTLINE_DEBIAN_MIRROR:-}"   # empty: no mirror argument at all (debootstrap's default)
 MARKER="$CHROOT/.hotline-asterisk-ready"
 MARKER_VERSION="1"   # bump when the package list below changes
 PACKAGES=(asterisk asterisk-modules asterisk-core-sounds-en)
@@ -43,9 +44,9 @@ need_host_pkg sipp sip-tester
 
 mkdir -p "$(dirname "$CHROOT")"
 if [ ! -x "$CHROOT/usr/bin/apt-get" ] || [ ! -f "$CHROOT/.hotline-debootstrap-done" ]; then
-    log "step 2/5: debootstrap --variant=minbase sid into $CHROOT (about a minute) ..."
+    log "step 2/5: debootstrap --variant=minbase sid into $CHROOT${MIRROR:+ from $MIRROR} (about a minute) ..."
     rm -rf "$CHROOT"
-    debootstrap --variant=minbase sid "$CHROOT" "$MIRROR"
+    debootstrap --variant=minbase sid "$CHROOT" ${MIRROR:+"$MIRROR"}
     touch "$CHROOT/.hotline-debootstrap-done"
 else
     log "step 2/5: base system already bootstrapped"
