@@ -20,8 +20,9 @@ import opencc
 # -- normalize ------------------------------------------------------------------------------------
 
 _T2S = opencc.OpenCC("t2s")
-# 著 is also a simplified character (著名), so t2s keeps it; in these words it is 着 (着火 matters: fire).
-_ZHE_FIXES = re.compile(r"著(?=[火急凉涼呢])|(?<=[睡看听拿等接])著")
+# 著 is also a simplified character (著名, 著作, 显著), so t2s keeps it; everywhere else in a traditional text
+# it is 着 (着火 matters: fire; 站着, 睡着).
+_ZHE_FIXES = re.compile(r"(?<![显土卓编原巨名论专合遗新拙昭])著(?![名作称述书录者])")
 _HAN = r"\u3400-\u9fff"
 _CLAUSE = {",": "，", "，": "，", "、": "、", ";": "；", "；": "；", ":": "：", "：": "："}
 _END = {"。": "。", ".": "。", "!": "！", "！": "！", "?": "？", "？": "？"}

@@ -95,37 +95,70 @@ class Taxonomy:
             t.rules.setdefault(r.category_code, []).append(
                 _Rule(r.id, r.district_code, r.keyword, r.department_code)
             )
-        for d in t.districts.values():
+        t.index_places()
+        return t
+
+    def index_places(self) -> None:
+        """(Re)build the gazetteer from the active districts."""
+        self.places = []
+        for d in self.districts.values():
             if not d.active:
                 continue
             entries = [(d.name, 0), *((s, 1) for s in d.streets), *((r, 2) for r in d.roads)]
             entries += [(m, 3) for m in d.landmarks]
-            t.places.extend((name, d.code, rank) for name, rank in entries if name)
-        t.places.sort(key=lambda p: (-len(p[0]), -p[2]))
-        return t
+            self.places.extend((name, d.code, rank) for name, rank in entries if name)
+        self.places.sort(key=lambda p: (-len(p[0]), -p[2]))
 
     # -- gazetteer ---------------------------------------------------------------------------
     def locate(self, address: str) -> str | None:
-        """The district an address lies in, from its district, street, road or landmark name."""
-        for name, district, _ in self.places:
-            if name in address:
-                return district
-        short = {d.name.rstrip("区县"): d.code for d in self.districts.values() if d.active and len(d.name) > 2}
-        for name, code in short.items():
-            if name and name in address:
-                return code
+        """The district an address lies in. The district the address names (青山区, or 青山) wins over the
+        district of any street, road or landmark in it ("东河区解放路" is in donghe whatever other 解放路
+        exist). Otherwise the most specific place decides (landmark > road > street); a name found in
+        several districts decides only where another place narrows it to one of them, else None."""
+        named = self._named_district(address)
+        if named:
+            return named
+        candidates: set[str] | None = None
+        for rank in (3, 2, 1):
+            codes: set[str] = set()
+            for name, code, r in self.places:
+                if r == rank and name in address and not any(name in other for other, _, _ in self.places
+                                                             if other != name and other in address):
+                    codes.add(code)
+            if codes:
+                candidates = codes if candidates is None else (candidates & codes or candidates)
+        if candidates and len(candidates) == 1:
+            return next(iter(candidates))
         return None
 
-    def place(self, address: str, district: str | None) -> str | None:
-        """The most specific gazetteer place (landmark > road > street) named in the address."""
-        best: tuple[int, int, str] | None = None
-        for name, code, rank in self.places:
-            if rank == 0 or (district and code != district) or name not in address:
+    def _named_district(self, address: str) -> str | None:
+        """The first district named in the address by its full name, or else by its short name (东河)."""
+        best: tuple[int, str] | None = None
+        for d in self.districts.values():
+            if not d.active:
                 continue
-            key = (rank, len(name), name)
+            at = address.find(d.name)
+            short = d.name[:-1] if len(d.name) > 2 and d.name[-1] in "区县" else ""
+            if at < 0 and short:
+                at = address.find(short)
+                # a short name inside a longer place name is that place, not the district (青山一中 is a landmark)
+                if at >= 0 and any(short in name and name in address for name, _, r in self.places if r):
+                    at = -1
+            if at >= 0 and (best is None or at < best[0]):
+                best = (at, d.code)
+        return best[1] if best else None
+
+    def place(self, address: str, district: str | None) -> str | None:
+        """The most specific gazetteer place (landmark > road > street) named in the address: of `district`
+        when it has one, else of any district."""
+        best: tuple[int, int, int, str] | None = None
+        for name, code, rank in self.places:
+            if rank == 0 or name not in address:
+                continue
+            key = (int(district is None or code == district), rank, len(name), name)
             if best is None or key > best:
                 best = key
-        return best[2] if best else None
+        return best[3] if best else None
 
     # -- routing -----------------------------------------------------------------------------
     def route(self, category: str, district: str | None, text: str) -> RouteDecision:
