@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from knowledge_base.models import EntryStatus
+from knowledge_base.strength import Strength
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
 Text200 = Field(min_length=1, max_length=200)
@@ -137,12 +138,23 @@ class SearchHit(BaseModel):
     region: str
     score: float
     coverage: float = Field(description="idf-weighted share of the question's words found in the entry (0–1)")
+    focus: float = Field(0.0, description="best share of one of the entry's phrasings found in the question (0–1)")
+    strength: Strength = Field(
+        Strength.plausible, description="strong: answer it; plausible: offer it (您是想问……吗？); only the first hit can be strong"
+    )
 
 
 class SearchResult(BaseModel):
     query: str
     terms: list[str]
     hits: list[SearchHit]
+    searched: str = Field("", description="the question as searched: normalised, recogniser homophones of KB words corrected")
+    strength: Strength = Field(Strength.none, description="how sure the first hit is: strong, plausible or none (no hits)")
+    margin: float = Field(0.0, description="how far the first hit's score is ahead of the second's, as a share of it (0–1)")
+
+    @property
+    def best(self) -> SearchHit | None:
+        return self.hits[0] if self.hits else None
 
 
 class ImportRowError(BaseModel):

@@ -20,8 +20,11 @@ from hotline.db import Database, utcnow
 from hotline.errors import Conflict, NotFound
 from knowledge_base.models import CONTENT_FIELDS, EntryStatus, KbEntry, KbEntryVersion
 from knowledge_base.schemas import EntryCreate, EntryUpdate, ImportReport, ImportRowError, SearchHit, SearchResult
+from knowledge_base.caller_text import prepare
+from knowledge_base.phonetic import HomophoneCorrector
 from knowledge_base.search import BM25Index, IndexedDoc
-from knowledge_base.text import Analyzer, shared_analyzer
+from knowledge_base.strength import Strength, classify, has_evidence, margin
+from knowledge_base.text import Analyzer, said_as_written, shared_analyzer
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,7 @@ class KnowledgeBaseService:
         self.clock = clock
         self._analyzer: Analyzer | None = None
         self._index: BM25Index | None = None
+        self._corrector: HomophoneCorrector | None = None
         self._published: dict[int, _Published] = {}
         self._revision: tuple[Any, ...] | None = None
         self._lock = asyncio.Lock()
@@ -244,6 +248,10 @@ class KnowledgeBaseService:
 
     # -- search --------------------------------------------------------------------------------
     async def search(self, query: str, region: str | None = None, limit: int = 5) -> SearchResult:
+        """Published, currently valid entries for a caller's question, best first, with how sure the first
+        one is (`SearchResult.strength`: strong → answer it, plausible → offer it, none → no hits) and its
+        margin over the second. Long, unpunctuated questions with their story first, fillers and
+        recogniser homophones of KB words ("社宝卡") are expected."""
         await self._refresh_index()
         assert self._index is not None and self._analyzer is not None
         now = self.clock()
@@ -252,19 +260,28 @@ class KnowledgeBaseService:
             for pid, p in self._published.items()
             if p.valid_at(now) and (region is None or p.region in (CITY_WIDE, region))
         }
-        ranked = self._index.search(query, allowed, limit)
-        hits = [
-            SearchHit(
-                id=p.id, key=p.key, title=p.title, category=p.category, question=p.question,
-                spoken_answer=p.spoken_answer, text_answer=p.text_answer, region=p.region,
-                score=round(score, 4), coverage=round(coverage, 3),
-            )
-            for doc_id, score, coverage in ranked
-            if (p := self._published[doc_id])
-            and score >= self.settings.kb_min_score
-            and coverage >= self.settings.kb_min_coverage
-        ]
-        return SearchResult(query=query, terms=self._analyzer.terms(query), hits=hits)
+        searched = prepare(query, self._corrector)
+        # One more than asked: the first hit's margin is measured against the next, shown or not.
+        ranked = [r for r in self._index.search(searched, allowed, max(limit, 1) + 1) if r.score >= self.settings.kb_min_score]
+        strength = classify(ranked[0], ranked[1] if len(ranked) > 1 else None) if ranked else Strength.none
+        hits: list[SearchHit] = []
+        if strength is not Strength.none:
+            for i, r in enumerate(ranked[:limit]):
+                if i and not has_evidence(r):
+                    break
+                p = self._published[r.doc_id]
+                hits.append(
+                    SearchHit(
+                        id=p.id, key=p.key, title=p.title, category=p.category, question=p.question,
+                        spoken_answer=p.spoken_answer, text_answer=p.text_answer, region=p.region,
+                        score=round(r.score, 4), coverage=round(r.coverage, 3), focus=round(r.focus, 3),
+                        strength=strength if i == 0 else Strength.plausible,
+                    )
+                )
+        return SearchResult(
+            query=query, terms=self._analyzer.terms(searched), hits=hits, searched=searched, strength=strength,
+            margin=round(margin(ranked[0], ranked[1] if len(ranked) > 1 else None), 3) if hits else 0.0,
+        )
 
     async def _refresh_index(self) -> None:
         """Rebuild when the published set changed (checked per search: edits take effect at once)."""
@@ -293,10 +310,11 @@ class KnowledgeBaseService:
                         "answer": e.spoken_answer,
                         "bigram": " ".join([e.title, e.question, *e.alt_questions]),
                     },
+                    (e.title, e.question, *e.alt_questions),
                 )
                 for e in rows
             ]
-            self._index = await asyncio.to_thread(BM25Index, self._analyzer, docs)
+            self._index, self._corrector = await asyncio.to_thread(self._build, self._analyzer, docs, rows)
             self._published = {
                 e.id: _Published(
                     e.id, e.key, e.title, e.category, e.question, e.spoken_answer, e.text_answer,
@@ -306,6 +324,15 @@ class KnowledgeBaseService:
             }
             self._revision = revision
             log.info("knowledge-base index rebuilt: %d published entries", len(rows))
+
+    @staticmethod
+    def _build(analyzer: Analyzer, docs: list[IndexedDoc], rows: list[KbEntry]) -> tuple[BM25Index, HomophoneCorrector]:
+        """The index, and the homophone corrector over the words the published entries are asked with."""
+        vocabulary = set(analyzer.known_words())
+        for e in rows:
+            for text in (e.title, e.question, *e.alt_questions, *e.tags):
+                vocabulary.update(analyzer.words(text))
+        return BM25Index(analyzer, docs), HomophoneCorrector(vocabulary, said_as_written)
 
     # -- helpers -------------------------------------------------------------------------------
     def _new_entry(self, data: EntryCreate, actor: Any) -> KbEntry:

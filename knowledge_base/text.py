@@ -24,6 +24,12 @@ _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
+def said_as_written(span: str) -> bool:
+    """A short span holding a function word ("去签", "帮我") is what the caller said, not a recogniser's
+    slip for a KB word that sounds the same (取钱, 办我)."""
+    return any(ch in STOPWORDS for ch in span)
+
+
 def load_synonyms(path: Path | None) -> list[list[str]]:
     if path is None or not Path(path).exists():
         return []
@@ -50,6 +56,15 @@ class Analyzer:
 
     def canonical(self, word: str) -> str:
         return self._canon.get(word, word)
+
+    def words(self, text: str) -> list[str]:
+        """Meaningful words as written (no synonym folding): the vocabulary the homophone corrector knows."""
+        return [w for raw in self._jieba.cut_for_search(text.lower()) if (w := raw.strip()) and w not in STOPWORDS
+                and not _PUNCT.fullmatch(w)]
+
+    def known_words(self) -> Iterable[str]:
+        """Every surface form of the synonym groups."""
+        return self._canon.keys()
 
     def terms(self, text: str) -> list[str]:
         """Meaningful words, synonyms folded to one form; search-mode cut also yields sub-words."""
