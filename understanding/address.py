@@ -164,6 +164,7 @@ def _lexicon(gazetteer: Gazetteer) -> PinyinLexicon:
     青山建设路) as one term: a long term heard with one garbled syllable is still unmistakable."""
     by_name: dict[str, list[Place]] = {}
     short_names: set[str] = set()  # 青山, 东河: only as written (云湖 would otherwise be heard in 孕妇)
+    combos: set[str] = set()  # 青山区建设路: only by sound (as written, its parts are found: 人民路街道 stays whole)
     for p in gazetteer.places:
         by_name.setdefault(p.name, []).append(p)
     for d in gazetteer.districts:
@@ -174,5 +175,7 @@ def _lexicon(gazetteer: Gazetteer) -> PinyinLexicon:
         for road in d.roads:
             for said in {d.name, d.short}:
                 by_name.setdefault(said + road, []).extend([district, Place(road, "road", d.code)])
-    terms = (Term(name, fuzzy=name not in short_names, payload=tuple(places)) for name, places in by_name.items())
+                combos.add(said + road)
+    terms = (Term(name, fuzzy=name not in short_names, written=name not in combos, payload=tuple(places))
+             for name, places in by_name.items())
     return PinyinLexicon(terms, ADDRESS_SCORES)

@@ -100,6 +100,7 @@ class Term:
     text: str
     loose: bool = False  # one syllable may differ entirely (long fixed phrases: 人工客服 heard as 员工客服)
     fuzzy: bool = True  # False: found only as written (short names that sound like common words: 云湖/孕妇)
+    written: bool = True  # False: found only by sound (青山区建设路 as a whole: written, its parts are found)
     payload: object = None  # what the caller of the lexicon wants back (the address matcher: places)
     syllables: tuple[str, ...] = field(default=(), compare=False)
 
@@ -137,7 +138,7 @@ class PinyinLexicon:
             sy = syllables(term.text)
             if len(sy) < 2 or None in sy or term.text in self.terms:
                 continue
-            term = Term(term.text, term.loose, term.fuzzy, term.payload, tuple(sy))  # type: ignore[arg-type]
+            term = Term(term.text, term.loose, term.fuzzy, term.written, term.payload, tuple(sy))  # type: ignore[arg-type]
             self.terms[term.text] = term
             for key in _pair_keys([sound_class(s) for s in term.syllables]):
                 self._index.setdefault(key, []).append(term)
@@ -176,8 +177,8 @@ class PinyinLexicon:
         chosen = list(exact)
         for f in candidates:
             clash = [c for c in chosen if c.start < f.end and f.start < c.end]
-            if any(c.score < 1.0 or c.heard != c.term.text for c in clash):
-                continue  # overlaps an earlier (better) fuzzy window
+            if any(all(c is not e for e in exact) for c in clash):
+                continue  # overlaps a better window found by sound
             if words and not _free_to_rewrite(text, f.start, f.end, {(c.start, c.end) for c in clash}):
                 continue
             chosen = [c for c in chosen if c not in clash] + [f]  # 员工客服 supersedes the exact 客服 it keeps
@@ -194,7 +195,7 @@ class PinyinLexicon:
         return Correction("".join(out), fixes)
 
     def _exact(self, text: str) -> list[Fix]:
-        hits = sorted((t for t in self.terms.values() if t.text in text), key=lambda t: -len(t.text))
+        hits = sorted((t for t in self.terms.values() if t.written and t.text in text), key=lambda t: -len(t.text))
         taken = [False] * len(text)
         out: list[Fix] = []
         for term in hits:
