@@ -6,11 +6,13 @@ number(s) to dial and the first sentence the caller hears; the dialogue layer ad
 
 How it reads a turn (cue lists and guards live in ``emergency_cues.yaml`` beside this file):
 
-* the text is normalised (traditional → simplified, digits → 一二三, punctuation dropped) and read twice:
-  as characters and as toneless pinyin, one syllable per character, zh/ch/sh merged with z/c/s and a
-  few recogniser confusions added (着 zhao ~ 搅 jiao), so "搅火冷" is 着火了;
-* a cue is a Chinese regex matched on the characters; a "heard" cue is a word matched on the pinyin
-  (transpiled: each character becomes the syllables it may be heard as), keeping one character in place;
+* the text is normalised (understanding.normalize: traditional → simplified; then digits → 一二三,
+  punctuation dropped) and read twice: as characters and as toneless pinyin (understanding.pinyin),
+  one syllable per character, zh/ch/sh folded into z/c/s;
+* a cue is a Chinese regex matched on the characters; a "heard" cue is also matched on the pinyin
+  (transpiled: each character becomes the syllables it may be heard as, plus a few recogniser
+  confusions: 着 zhao ~ 搅 jiao), keeping at least half of its own characters, so "搅火冷" is 着火了
+  and "煤器味" is 煤气味 but "再见" is not "栽江";
 * hard guards veto a cue they overlap (idioms "热死了", 灭火器, 跳楼价, 打不着火, 期货 for 起火);
   soft guards veto a cue near them (hypothetical 万一…, past 上次…/…过, policy …收费/培训, habitual 老是…),
   unless the turn also says the danger is now (救命, 正在, 刚才, 快叫…);
@@ -29,6 +31,7 @@ import yaml
 from pypinyin import Style, lazy_pinyin
 
 from understanding.normalize import normalize
+from understanding.pinyin import syllables
 
 CUES_FILE = Path(__file__).with_name("emergency_cues.yaml")
 KINDS = ("fire", "gas", "medical", "crime", "traffic", "suicide", "missing", "trapped", "drowning")
@@ -40,11 +43,13 @@ class EmergencyHit:
     kind: str  # one of KINDS
     dial: tuple[str, ...]  # numbers to call, most important first: ("119",), ("110", "120")
     reply: str  # first sentence the caller hears (what to do now, the number in spoken digits)
-    evidence: tuple[str, ...]  # the words that matched, "text:着火" or "pinyin:搅火"
+    evidence: tuple[str, ...]  # the words that matched: "text:着火" (as written), "pinyin:搅火" (by sound)
 
 
 # -- reading: characters and toneless pinyin ------------------------------------------------------
-# When understanding/pinyin.py lands, _syllable/_readings can come from there (one import each).
+# The caller's text is read in context by understanding.pinyin.syllables; a cue's characters one by one
+# (with the other readings the cue file lists), folded a little less than syllable_similarity does:
+# its n/l, r/l, f/h and -n/-ng merges made ordinary words sound like cues (转人 like 撞人).
 
 _KEEP = re.compile(r"[^\u3400-\u9fffa-z0-9]")
 _DIGITS = str.maketrans("0123456789幺〇", "零一二三四五六七八九一零")
@@ -57,7 +62,7 @@ def _clean(text: str) -> str:
 
 @lru_cache(maxsize=8192)
 def _syllable(ch: str) -> str:
-    """The fuzzy toneless syllable a character is most often read as (ASCII letters stay themselves)."""
+    """The folded toneless syllable a cue character is most often read as (ASCII stays itself)."""
     return _fuzzy(lazy_pinyin(ch, style=Style.NORMAL)[0]) if ch >= "\u3400" else ch
 
 
@@ -74,16 +79,17 @@ def _readings(ch: str) -> tuple[str, ...]:
 
 
 def _fuzzy(s: str) -> str:
-    """zh→z ch→c sh→s, what southern Mandarin and the recogniser blur most (n/l and -n/-ng merges
-    made too many ordinary words sound like cues: 转人 like 撞人; confusions add the few that matter)."""
+    """zh→z ch→c sh→s, what southern Mandarin and the recogniser blur most (the cue file's
+    confusions add the few other swaps that matter)."""
     return re.sub(r"^([zcs])h", r"\1", s)
 
 
 def _pinyin_line(text: str) -> tuple[str, list[int]]:
-    """"zao huo le " for 着火了, and where each character's syllable starts in it."""
+    """"zao huo le " for 着火了 (readings in context, from understanding.pinyin), and where each
+    character's syllable starts in it."""
     starts, parts, pos = [], [], 0
-    for ch in text:
-        syl = _syllable(ch)
+    for ch, read in zip(text, syllables(text)):
+        syl = _fuzzy(read) if read else ch
         starts.append(pos)
         parts.append(syl + " ")
         pos += len(syl) + 1
@@ -126,8 +132,9 @@ class _Cue:
     weight: float
     source: str
     text: re.Pattern[str] | None  # matched on the characters
-    pinyin: re.Pattern[str] | None = None  # "heard" words: matched on the pinyin
-    word: str = ""  # … and the characters they are written with
+    pinyin: re.Pattern[str] | None = None  # "heard" cues: matched on the pinyin …
+    chars: frozenset[str] = frozenset()  # … keeping half its characters among these (the cue's own)
+    unless: re.Pattern[str] | None = None  # the cue does not count in a turn where this matches
 
 
 @dataclass(frozen=True)
@@ -181,6 +188,7 @@ class _Rules:
     now: re.Pattern[str]  # the danger is now: soft guards do not apply
     urgent: re.Pattern[str]  # lifts a weak cue
     distress: re.Pattern[str]  # a cry for help alone
+    not_distress: re.Pattern[str]  # … unless the turn is a complaint
     priority: dict[str, int]
     kinds: dict[str, dict]
 
@@ -195,19 +203,25 @@ def _rules() -> _Rules:
 
     cues = []
     for kind, spec in data["kinds"].items():
-        for weight, key in ((STRONG, "strong"), (0.5, "weak")):
-            cues += [_Cue(kind, weight, src, rx(src)) for src in spec.get(key, ())]
-        for weight, key in ((STRONG, "heard"), (0.5, "heard_weak")):
-            for src in spec.get(key, ()):
-                word = re.match(r"[\u3400-\u9fff]+", src).group()
-                cues.append(_Cue(kind, weight, src, None, re.compile(_to_pinyin(_expand(src, macros))), word))
+        for key, weight, heard in (("strong", STRONG, False), ("weak", 0.5, False),
+                                   ("heard", STRONG, True), ("heard_weak", 0.5, True)):
+            for entry in spec.get(key, ()):
+                src, unless = (entry["cue"], rx(entry["unless"])) if isinstance(entry, dict) else (entry, None)
+                if heard:
+                    pat = _expand(src, macros)
+                    own = frozenset(re.findall(r"[\u3400-\u9fff]", pat))
+                    cues.append(_Cue(kind, weight, src, None, re.compile(_to_pinyin(pat)), own, unless))
+                else:
+                    cues.append(_Cue(kind, weight, src, rx(src), unless=unless))
     # Every guard is tried at every position (a lookahead finds overlapping matches), longest source
     # first: in a plain alternation a short guard (烟囱) would hide a longer one (烟囱…冒黑烟).
     alts = sorted({a for g in data["hard_guards"] for a in _alternatives(_expand(g, macros))}, key=len, reverse=True)
     hard = re.compile("(?=(" + "|".join(alts) + "))")
-    contexts = [_Context(c["name"], c.get("before", -1), c.get("after", -1), rx(c["pattern"])) for c in data["context_guards"]]
+    contexts = [_Context(c["name"], c.get("before", -1), c.get("after", -1), rx(c["pattern"]))
+                for c in data["context_guards"]]
     priority = {k: i for i, k in enumerate(data["priority"])}
-    return _Rules(cues, hard, contexts, rx(data["now"]), rx(data["urgent"]), rx(data["distress"]), priority, data["kinds"])
+    return _Rules(cues, hard, contexts, rx(data["now"]), rx(data["urgent"]), rx(data["distress"]),
+                  rx(data["not_distress"]), priority, data["kinds"])
 
 
 # -- detection -------------------------------------------------------------------------------------
@@ -225,6 +239,7 @@ def detect_emergency(text: str) -> EmergencyHit | None:
     is_now = False
     scores: dict[str, float] = {}
     evidence: dict[str, list[str]] = {}
+    counted: set[tuple[str, int, int]] = set()  # a heard cue and a text cue on the same words count once
     for cue in r.cues:
         for span, how in _spans(cue, t, line, starts):
             if vetoes is None:
@@ -235,13 +250,15 @@ def detect_emergency(text: str) -> EmergencyHit | None:
                 continue
             if not is_now and any(_near(ctx, g, span) for ctx, g in soft):
                 continue
-            scores[cue.kind] = scores.get(cue.kind, 0.0) + cue.weight
-            evidence.setdefault(cue.kind, []).append(f"{how}:{t[span[0]:span[1]]}")
+            if (cue.kind, *span) not in counted:
+                counted.add((cue.kind, *span))
+                scores[cue.kind] = scores.get(cue.kind, 0.0) + cue.weight
+                evidence.setdefault(cue.kind, []).append(f"{how}:{t[span[0]:span[1]]}")
             break  # one span per cue is enough
 
     if not scores:
         m = r.distress.search(t)
-        if m is None or any(a < m.end() and m.start() < b for a, b in vetoes or ()):
+        if m is None or r.not_distress.search(t):  # "救命啊 楼上装修天天砸墙": a complaint, not a cry
             return None
         scores, evidence = {"crime": STRONG}, {"crime": [f"text:{m.group()}"]}
     best = max(scores.values())
@@ -260,21 +277,27 @@ def detect_emergency(text: str) -> EmergencyHit | None:
 def _spans(cue: _Cue, text: str, line: str, starts: list[int]):
     """Character spans where the cue matches: a pattern on the characters, a heard word on the pinyin.
 
-    A heard word must keep at least one of its own characters in place (搅火 for 着火, 流写 for 流血):
-    two syllables alike by sound alone are too often another word (再见 is not 栽江)."""
+    A heard cue must keep at least half of its characters (搅火 for 着火, 流写 for 流血, 俏我家门锁 for
+    撬我家门锁): syllables alike by sound alone are too often other words (再见 is not 栽江).
+    Matches may overlap (searched again from the next character), so that a guard inside a long match
+    (…打电话来说…孩子就不见了) does not hide a shorter one after it."""
+    if cue.unless is not None and cue.unless.search(text):
+        return
     if cue.text is not None:
-        for m in cue.text.finditer(text):
-            if m.end() > m.start():
-                yield m.span(), "text"
+        pos = 0
+        while (m := cue.text.search(text, pos)) is not None and m.end() > m.start():
+            yield m.span(), "text"
+            pos = m.start() + 1
         return
     for m in cue.pinyin.finditer(line):
-        a = bisect_right(starts, m.start()) - 1
-        b = a + len(cue.word)
-        if any(x == y for x, y in zip(text[a:b], cue.word)):
-            yield (a, b), ("text" if text[a:b] == cue.word else "pinyin")
+        a, b = bisect_right(starts, m.start()) - 1, bisect_right(starts, m.end() - 1)
+        if b > a and 2 * sum(c in cue.chars for c in text[a:b]) >= b - a:
+            yield (a, b), "pinyin"
 
 
 def _near(ctx: _Context, guard: tuple[int, int], cue: tuple[int, int]) -> bool:
-    if ctx.before >= 0 and guard[1] <= cue[0] + 1 and cue[0] - guard[1] <= ctx.before:
+    """A "before" guard counts up to `before` characters ahead of the cue or inside it (a cue with a gap,
+    电梯…困人, may hold 老是); an "after" guard up to `after` characters behind it."""
+    if ctx.before >= 0 and guard[0] < cue[1] and cue[0] - guard[1] <= ctx.before:
         return True
     return ctx.after >= 0 and guard[0] >= cue[1] - 1 and guard[0] - cue[1] <= ctx.after

@@ -7,6 +7,7 @@ intents, knowledge-base questions). The independent evaluation is in test_emerge
 
 from __future__ import annotations
 
+import random
 import re
 import statistics
 import time
@@ -131,6 +132,34 @@ def test_hit_is_what_the_caller_needs() -> None:
     assert set(detect_emergency("有人溺水了").dial) == {"110", "120"}  # type: ignore[union-attr]
     assert "不要开关电" in detect_emergency("屋里一股燃气味").reply  # type: ignore[union-attr]
     assert detect_emergency("救命啊").dial == ("110",)  # type: ignore[union-attr]  # a cry alone
+
+
+def test_recogniser_homophones_of_the_cue_words() -> None:
+    """Each dev emergency with one character of its cue word swapped for a same-sounding one (the
+    recogniser's typical slip), three draws each: nearly all must still be caught."""
+    from pypinyin import lazy_pinyin
+
+    corpus = (ROOT / "nlu" / "corpus").glob("*.txt")
+    chars = {c for f in corpus for c in f.read_text(encoding="utf-8") if "\u4e00" <= c <= "\u9fff"}
+    same_sound: dict[str, list[str]] = {}
+    for c in sorted(chars):
+        same_sound.setdefault(lazy_pinyin(c)[0], []).append(c)
+    rng = random.Random(12345)
+    tried, missed = 0, []
+    for text, _, src in EMERGENCIES:
+        hit = detect_emergency(text)
+        if src != "text" or hit is None:
+            continue
+        word = hit.evidence[0].split(":", 1)[1]
+        for _ in range(3):
+            i = rng.randrange(len(word))
+            others = [c for c in same_sound.get(lazy_pinyin(word[i])[0], []) if c != word[i]]
+            if others:
+                garbled = text.replace(word, word[:i] + rng.choice(others) + word[i + 1:], 1)
+                tried += 1
+                if detect_emergency(garbled) is None:
+                    missed.append(garbled)
+    assert tried >= 200 and len(missed) <= 0.1 * tried, (tried, missed)
 
 
 def test_fast_enough_for_every_turn() -> None:
