@@ -179,7 +179,7 @@ class PinyinLexicon:
             clash = [c for c in chosen if c.start < f.end and f.start < c.end]
             if any(all(c is not e for e in exact) for c in clash):
                 continue  # overlaps a better window found by sound
-            if words and not _free_to_rewrite(text, f.start, f.end, {(c.start, c.end) for c in clash}):
+            if words and not _free_to_rewrite(text, f.start, f.end, {(c.start, c.end) for c in clash}, f.term.loose):
                 continue
             chosen = [c for c in chosen if c not in clash] + [f]  # 员工客服 supersedes the exact 客服 it keeps
         return sorted(chosen, key=lambda f: f.start)
@@ -240,9 +240,10 @@ def is_word(s: str) -> bool:
 
 @lru_cache(maxsize=512)
 def _word_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """Where jieba (dictionary only, no guessing) finds words of two characters or more."""
     spans, at = [], 0
     for w in _jieba().cut(text, HMM=False):
-        if len(w) > 1 and is_word(w):
+        if len(w) > 1:
             spans.append((at, at + len(w)))
         at += len(w)
     return tuple(spans)
@@ -275,12 +276,20 @@ def _keeps_exact(text: str, start: int, term: str, exact: list[Fix]) -> bool:
     return True
 
 
-def _free_to_rewrite(text: str, start: int, end: int, kept: set[tuple[int, int]] = frozenset()) -> bool:  # type: ignore[assignment]
-    """The window is no word itself and cuts no dictionary word of the text ("马路都" → 路都 is not free).
+def _free_to_rewrite(text: str, start: int, end: int, kept: set[tuple[int, int]] = frozenset(),  # type: ignore[assignment]
+                     loose: bool = False) -> bool:
+    """Whether the window may be rewritten: it is no word itself, cuts no word of the text in two ("马路都":
+    路都 is not free), and (unless the term is loose) is not made of words only ("网上办理" is no 网上办事).
     Words of the window that the term keeps (`kept`) do not count."""
     if is_word(text[start:end]):
         return False
-    return not any((a < start < b or a < end < b) for a, b in _word_spans(text) if (a, b) not in kept)
+    spans = [sp for sp in _word_spans(text) if sp not in kept]
+    if any(a < start < b or a < end < b for a, b in spans):
+        return False
+    if loose:
+        return True
+    covered = sum(b - a for a, b in spans if start <= a and b <= end) + sum(b - a for a, b in kept)
+    return covered < end - start
 
 
 # -- the hotline's own terms -----------------------------------------------------------------------------
