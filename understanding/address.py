@@ -30,6 +30,7 @@ _POSITION = (r"小区|大院|院|门口|大门|对面|旁边|附近|路口|十�
 _DETAIL = re.compile(rf"(?:{_NUMBERED}|{_POSITION})+")
 _ROAD_SUFFIX = ("大街", "大道", "路", "街", "巷", "胡同")
 _HEARD_SUFFIX = {"jie": "街", "lu": "路"}  # 新华捷 → 新华街, 光明阶 → 光明街
+_NOT_AFTER_ROAD = set("道边上面过人况线费灯牌")  # 街道, 路边, 路上, 路面, 路过 …: a word, not a road's name
 _NOT_IN_NAMES = set("的了我你他她在是有这那个就都也还把被给从到和跟说要想去")
 
 
@@ -153,7 +154,7 @@ def _unknown_road(clean: str, hits: list[Fix]) -> tuple[str, int] | None:
         at = i - len(name)
         where = at in after_district or at == 0 or (at > 0 and clean[at - 1] in "在住到于")
         if (len(name) >= 2 and where and not re.search(r"[\d零一二两三四五六七八九十百]", name)
-                and not is_word(name[-1] + suffix[0]) and not clean.startswith("道", i + length)):
+                and not is_word(name[-1] + suffix[0]) and clean[i + length:i + length + 1] not in _NOT_AFTER_ROAD):
             return name + suffix, i + length
     return None
 

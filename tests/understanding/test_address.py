@@ -68,7 +68,8 @@ def test_roads_not_in_the_gazetteer_are_kept_as_said() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["火星基地", "我家楼下的路灯坏了好几天了", "我想问一下社保卡怎么办", "嗯", "", "解决一下这个问题", "我要投诉"],
+    ["火星基地", "我家楼下的路灯坏了好几天了", "我想问一下社保卡怎么办", "嗯", "", "解决一下这个问题", "我要投诉",
+     "车停路边让人剐了", "老人走路老绊倒", "十八路公交车到站不停", "物业推给街道", "孕妇都不敢下楼", "请社区来调解"],
 )
 def test_no_address(text: str) -> None:
     m = match_address(text)
