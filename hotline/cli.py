@@ -142,6 +142,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(run_all(get_settings(), api_port=args.port))
 
 
+def cmd_edge(args: argparse.Namespace) -> int:
+    from hotline.services.edge import run_dev
+
+    return run_dev(args.nodes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hotline", description="12345 citizen-service hotline")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(func=cmd_api)
 
     sub.add_parser("worker", help="background jobs (escalation, callbacks)").set_defaults(func=cmd_worker)
+
+    edge = sub.add_parser("edge", help="Asterisk nodes b, c, ... behind the Kamailio SIP edge on 127.0.0.1:5080 "
+                                       "(with `hotline run` for the API and the bot; docs/scaling.md)")
+    edge.add_argument("--nodes", type=int, default=2, help="how many Asterisk nodes (2-8, default 2)")
+    edge.set_defaults(func=cmd_edge)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
