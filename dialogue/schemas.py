@@ -4,9 +4,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from understanding.expect import Expect
+
 BotAction = Literal[
     "kb_answer", "work_order", "collecting", "status_query", "urge", "withdraw",
-    "human", "emergency", "chitchat", "fallback",
+    "human", "emergency", "chitchat", "fallback", "clarify",
 ]
 
 SESSION_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -42,6 +44,8 @@ class TurnOut(BaseModel):
     slots: dict[str, object] = Field(default_factory=dict, description="what the bot has collected so far")
     degraded: bool = Field(default=False, description="true when the bot service was down or too slow")
     menu: dict[str, str] | None = Field(default=None, description="keypad menu offered when degraded")
+    expect: Expect = Field(default=Expect.FREE, description="the answer the bot's last question expects "
+                                                          "(the IVR listens for it: yes/no, address, phone...)")
 
 
 class EndOut(BaseModel):

@@ -16,6 +16,7 @@ from hotline.redis import make_redis
 
 if TYPE_CHECKING:
     from hotline.workers import PeriodicJob
+from dialogue.planner import KbHit, KbProbe
 from dialogue.rasa_client import RasaClient
 from dialogue.service import DialogueService
 from knowledge_base.service import KnowledgeBaseService
@@ -24,6 +25,18 @@ from work_orders.service import WorkOrderService
 from agent_handoff.service import HandoffService
 
 log = logging.getLogger(__name__)
+
+
+def kb_probe(kb: KnowledgeBaseService) -> KbProbe:
+    """The dialogue service's view of the KB: the best entry for a question and how sure the search is."""
+
+    async def probe(text: str) -> KbHit | None:
+        result = await kb.search(text, None, limit=2)
+        if not result.hits:
+            return None
+        return KbHit(result.hits[0].id, result.hits[0].title, str(result.strength.value))
+
+    return probe
 
 
 @dataclass
@@ -51,9 +64,9 @@ class Container:
             db=db,
             redis=redis,
             auth=AuthService(settings, LoginLimiter(redis, settings.login_rate_limit_per_minute)),
-            kb=KnowledgeBaseService(db, settings),
+            kb=(kb := KnowledgeBaseService(db, settings)),
             rasa=(rasa := RasaClient(settings.rasa_url, settings.rasa_timeout_seconds)),
-            dialogue=DialogueService(rasa, redis, settings.rasa_timeout_seconds),
+            dialogue=DialogueService(rasa, redis, settings.rasa_timeout_seconds, kb_probe=kb_probe(kb)),
             work_orders=WorkOrderService(db, settings),
             calls=CallRecords(db),
         )
@@ -83,6 +96,7 @@ class Container:
     async def start(self) -> None:
         async with self.db.session() as session:
             await self.auth.ensure_admin(session)
+        await self.dialogue.warm_up()
 
     async def close(self) -> None:
         await self.handoff.stop()

@@ -159,6 +159,16 @@ def turn_summary(tracker: Any, text: Text) -> Dict[Text, Any]:
     return {"intent": intent, "slots": tracker.current_slot_values(), "active_loop": tracker.active_loop_name}
 
 
+def given_parse(text: Text, parse: Any) -> Optional[Dict[Text, Any]]:
+    """The hotline's own reading of the text (the answer to the question the bot asked, a confirmed
+    clarification): used as the NLU result, so Rasa's classifier is not asked and the text stays as said."""
+    if not isinstance(parse, dict) or not isinstance(parse.get("intent"), str):
+        return None
+    entities = [e for e in parse.get("entities") or [] if isinstance(e, dict) and "entity" in e and "value" in e]
+    intent = {"name": parse["intent"], "confidence": 1.0}
+    return {"text": text, "intent": intent, "intent_ranking": [intent], "entities": entities}
+
+
 class HotlineInput(InputChannel):
     @classmethod
     def name(cls) -> Text:
@@ -183,7 +193,9 @@ class HotlineInput(InputChannel):
             keep_action_connections(agent.action_endpoint)
             collector = CollectingOutputChannel()
             _saved_tracker.set(None)
-            await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata))
+            parse_data = given_parse(text, body.get("parse"))
+            await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata,
+                                             parse_data=parse_data))
             tracker = _saved_tracker.get()
             if tracker is None or tracker.sender_id != sender:
                 tracker = await agent.tracker_store.retrieve(sender)

@@ -45,11 +45,15 @@ class AnswerFromKb(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         rt = await runtime()
         text = (tracker.latest_message.get("text") or "").strip()
+        # The entry the caller confirmed ("您是想咨询…吗？" "对"), or the one the dialogue service found strong.
+        chosen = next((str(e.get("value")) for e in tracker.latest_message.get("entities") or []
+                       if e.get("entity") == "kb_entry"), None)
         # The search reads the database (is the published set still the indexed one?): a read, retried.
-        result = await retried(lambda: rt.kb.search(text, None, limit=1), "kb search") if text else None
-        if not result or not result.hits:
+        result = await retried(lambda: rt.kb.search(text, None, limit=5), "kb search") if text else None
+        hits = result.hits if result else []
+        hit = next((h for h in hits if str(h.id) == chosen), hits[0] if hits else None)
+        if hit is None:
             return _failed(tracker, dispatcher, "kb_no_answer")
-        hit = result.hits[0]
         dispatcher.utter_message(text=hit.spoken_answer)
         dispatcher.utter_message(json_message=decision("kb_answer", kb_entry_id=hit.id))
         return [SlotSet("failed_understandings", 0)]
