@@ -239,6 +239,21 @@ class AsteriskService:
 
     # ------------------------------------------------------------------ status
     @property
+    def started_here(self) -> bool:
+        """True when this object started the Asterisk it talks to (False: it found one running, or none)."""
+        return self._owned
+
+    def chroot_users(self) -> list[int]:
+        """Pids of the processes still running in the chroot (any node); while there are some, /proc and /dev
+        stay mounted."""
+        return processes_in(self.chroot)
+
+    def mounted(self) -> list[str]:
+        """Which of the chroot's /proc and /dev are mounted now."""
+        return [name for name in ("proc", "dev")
+                if subprocess.run(["mountpoint", "-q", str(self.chroot / name)]).returncode == 0]
+
+    @property
     def auth(self) -> tuple[str, str]:
         return (self.ari_user, self.ari_password)
 

@@ -125,8 +125,12 @@ def model_path(nlu_dir: Path = NLU_DIR, cache_dir: Path = MODEL_CACHE) -> Path:
     return cache_dir / f"{model_hash(nlu_dir)[:16]}.tar.gz"
 
 
-def ensure_model(nlu_dir: Path = NLU_DIR, cache_dir: Path = MODEL_CACHE, *, quiet: bool = False) -> Path:
-    """Return the cached model for the current nlu/ inputs, training it first when it is missing (minutes)."""
+def ensure_model(nlu_dir: Path = NLU_DIR, cache_dir: Path = MODEL_CACHE, *, quiet: bool = False,
+                 progress: bool = False) -> Path:
+    """Return the cached model for the current nlu/ inputs, training it first when it is missing (minutes).
+
+    `progress`: Rasa's own output is kept out of the way and one status line is printed every 15 s instead
+    (elapsed time, the component being trained, DIET's epochs) - what `make setup` shows."""
     target = model_path(nlu_dir, cache_dir)
     if target.exists():
         log.info("rasa model cache hit: %s", target)
@@ -141,15 +145,72 @@ def ensure_model(nlu_dir: Path = NLU_DIR, cache_dir: Path = MODEL_CACHE, *, quie
                "--out", tmp, "--fixed-model-name", "model"]
         if quiet:
             cmd.append("--quiet")  # also hides the per-epoch progress bars
-        proc = subprocess.run(cmd, cwd=nlu_dir, env=_env(), text=True,
-                              stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None)
+        if progress and not quiet:
+            returncode, output = _train_with_progress(cmd, nlu_dir, started)
+        else:
+            proc = subprocess.run(cmd, cwd=nlu_dir, env=_env(), text=True,
+                                  stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None)
+            returncode, output = proc.returncode, proc.stdout or ""
         built = Path(tmp) / "model.tar.gz"
-        if proc.returncode != 0 or not built.exists():
-            tail = (proc.stdout or "")[-3000:] if quiet else "(see output above)"
-            raise RasaError(f"rasa train failed with exit code {proc.returncode}: {tail}")
+        if returncode != 0 or not built.exists():
+            tail = output[-3000:] if (quiet or progress) else "(see output above)"
+            raise RasaError(f"rasa train failed with exit code {returncode}: {tail}")
         os.replace(built, target)  # atomic: a half-written model is never picked up
     print(f"[rasa] trained {target.name} in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
     return target
+
+
+_COMPONENT = re.compile(r"(?:Starting to train component|Restored component) '?(\w+)'?")
+_EPOCHS = re.compile(r"Epochs:\s*(\d+)%")
+
+
+def _train_with_progress(cmd: list[str], cwd: Path, started: float, every: float = 15.0) -> tuple[int, str]:
+    """Run `rasa train`, printing `[rasa] training: 1m45s, DIETClassifier, epochs 40%` every `every` seconds."""
+    import threading
+    from collections import deque
+
+    proc = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    tail: deque[str] = deque(maxlen=400)
+    status = {"stage": "reading the training data", "epochs": ""}
+
+    def read() -> None:
+        assert proc.stdout is not None
+        buf = b""
+        while chunk := proc.stdout.read1(4096):  # type: ignore[attr-defined]
+            buf += chunk
+            *pieces, buf = re.split(rb"[\r\n]", buf)  # progress bars redraw with \r
+            for raw in pieces:
+                line = raw.decode("utf-8", "replace").strip()
+                if not line:
+                    continue
+                tail.append(line)
+                if m := _COMPONENT.search(line):
+                    status.update(stage=m.group(1), epochs="")
+                elif m := _EPOCHS.search(line):
+                    status["epochs"] = f", epochs {m.group(1)}%"
+                elif "Training Core model" in line or "Starting to train component 'MemoizationPolicy'" in line:
+                    status.update(stage="dialogue policies", epochs="")
+
+    reader = threading.Thread(target=read, name="rasa-train-output", daemon=True)
+    reader.start()
+    try:
+        while True:
+            try:
+                proc.wait(every)
+                break
+            except subprocess.TimeoutExpired:
+                elapsed = int(time.monotonic() - started)
+                print(f"[rasa] training: {elapsed // 60}m{elapsed % 60:02d}s, {status['stage']}{status['epochs']}",
+                      file=sys.stderr, flush=True)
+    finally:
+        if proc.poll() is None:  # interrupted (Ctrl-C, SIGTERM from the set-up): no orphaned `rasa train`
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    reader.join(10)
+    return proc.returncode, "\n".join(tail)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -317,14 +378,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hotline.services.rasa")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("hash")
-    sub.add_parser("train")
+    train = sub.add_parser("train", help="the model for nlu/ into the cache (instant when cached)")
+    train.add_argument("--progress", action="store_true", help="a status line every 15 s instead of Rasa's output")
     run = sub.add_parser("run")
     run.add_argument("--port", type=int, default=5005)
     args = ap.parse_args(argv)
     if args.cmd == "hash":
         print(model_hash())
     elif args.cmd == "train":
-        print(ensure_model())
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds, stopping `rasa train` (finally)
+        print(f"[rasa] model ready: {ensure_model(progress=args.progress)}", flush=True)
     else:
         srv = start_server(port=args.port)
         print(f"rasa ready at {srv.url} (Ctrl-C to stop)")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from config.settings import VAR_DIR, Settings
 from ivr.ari import AriClient
@@ -18,7 +19,19 @@ from ivr.controller.session import CallTimeouts
 from ivr.controller.stages import Understanding
 from ivr.speech.base import Recognizer, Synthesizer
 
+if TYPE_CHECKING:
+    from hotline.services.asterisk import AsteriskService
+
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class IvrStartup:
+    """How the start of `ivr_service` went, for `hotline run`'s banner."""
+
+    settled: asyncio.Event = field(default_factory=asyncio.Event)  # serving calls, or could not start Asterisk
+    problem: str | None = None  # why calls cannot be taken yet (None: serving)
+    prerender_after: asyncio.Event | None = None  # the KB pre-render waits for this (the bot's start)
 
 
 def build_speech(settings: Settings) -> tuple[Recognizer, Synthesizer]:
@@ -80,30 +93,77 @@ async def prerender_kb_answers(container: Any, synthesizer: Synthesizer) -> int:
     return n
 
 
-def ensure_asterisk() -> None:
+def ensure_asterisk(svc: "AsteriskService | None" = None) -> "AsteriskService":
+    """Start the dev Asterisk (chroot) unless one already answers; `svc.started_here` says which it was."""
     from hotline.services.asterisk import AsteriskService, ensure_installed
 
+    svc = svc or AsteriskService.from_settings()
     ensure_installed(quiet=True)
-    AsteriskService.from_settings().start()  # idempotent: reuses a running one
+    svc.start()  # idempotent: reuses a running one
+    return svc
 
 
-async def ivr_service(container: Any, *, start_asterisk: bool = True, lazy_models: bool = False) -> None:
-    """Run the controller until cancelled; restart it (which hands back its orphans) if it crashes."""
-    while start_asterisk:
-        try:
-            await asyncio.to_thread(ensure_asterisk)
-            break
-        except Exception:  # noqa: BLE001 - keep the rest of `hotline run` up; retry
-            log.exception("could not start Asterisk; retrying in 30 s")
-            await asyncio.sleep(30)
+def release_asterisk(svc: "AsteriskService") -> None:
+    """Stop the Asterisk this process started, releasing the chroot's mounts; leave one it found running."""
+    if not svc.started_here:
+        if svc.ari_ready():
+            print("[asterisk] left running: it was already running before this hotline started "
+                  "(stop it with: .venv/bin/python -m hotline.services.asterisk stop)", flush=True)
+        return
+    print("[asterisk] stopping the Asterisk this hotline started ...", flush=True)
+    svc.stop()
+    still = svc.chroot_users()
+    print("[asterisk] stopped; " + (f"chroot /proc and /dev stay mounted: pid(s) {still} still run in it"
+                                    if still else "chroot /proc and /dev unmounted"), flush=True)
+
+
+async def _prerender_later(container: Any, synthesizer: Synthesizer, after: asyncio.Event | None) -> None:
+    """The KB pre-render (minutes of TTS on a fresh cache) starts once the bot has started: it must not take
+    the CPU the Rasa server needs to load and warm up; afterwards it renders one answer at a time."""
+    if after is not None:
+        await after.wait()
+    await prerender_kb_answers(container, synthesizer)
+
+
+async def ivr_service(container: Any, *, start_asterisk: bool = True, lazy_models: bool = False,
+                      startup: IvrStartup | None = None) -> None:
+    """Run the controller until cancelled; restart it (which hands back its orphans) if it crashes. An Asterisk
+    this started is stopped when cancelled (its chroot mounts released); one it found running is left alone."""
+    from hotline.services.asterisk import AsteriskService
+
+    startup = startup or IvrStartup()
+    asterisk = AsteriskService.from_settings() if start_asterisk else None
+    starting: asyncio.Future[Any] | None = None
+    try:
+        while asterisk is not None:
+            starting = asyncio.ensure_future(asyncio.to_thread(ensure_asterisk, asterisk))
+            try:
+                await asyncio.shield(starting)  # cancelled meanwhile: the start still finishes, then is undone
+                break
+            except Exception as exc:  # noqa: BLE001 - keep the rest of `hotline run` up; retry
+                log.exception("could not start Asterisk; retrying in 30 s")
+                startup.problem = f"Asterisk did not start ({exc}); retrying every 30 s"
+                startup.settled.set()
+                await asyncio.sleep(30)
+        await _serve(container, lazy_models, startup)
+    finally:
+        if asterisk is not None and starting is not None:
+            await asyncio.wait([starting])
+            await asyncio.to_thread(release_asterisk, asterisk)
+
+
+async def _serve(container: Any, lazy_models: bool, startup: IvrStartup) -> None:
     recognizer, synthesizer = build_speech(container.settings)
     await prepare_speech(container, recognizer, synthesizer, lazy=lazy_models)
-    background = asyncio.create_task(prerender_kb_answers(container, synthesizer), name="tts-prerender")
+    background = asyncio.create_task(_prerender_later(container, synthesizer, startup.prerender_after),
+                                     name="tts-prerender")
     delay = 1.0
     while True:
         controller = build_controller(container, recognizer=recognizer, synthesizer=synthesizer)
         try:
             await controller.start()
+            startup.problem = None
+            startup.settled.set()
             delay = 1.0
             await asyncio.Event().wait()
         except asyncio.CancelledError:
