@@ -34,7 +34,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCHEMA_FILE = ROOT / "deploy" / "compose-spec.json"
 SCHEMA_SHA256 = "0dc04bd346dcfee1b1419628fff79937bbf076925f298f272a2b490e2b112bac"
 
-SERVICES = {"asterisk", "postgres", "redis", "rasa", "actions", "api", "ivr", "worker"}
+SERVICES = {"asterisk", "edge", "postgres", "redis", "rasa", "actions", "api", "ivr", "worker"}
 HOTLINE_SERVICES = {"api", "ivr", "worker", "actions"}  # processes that build config.settings.Settings
 # Env vars of hotline services that are not Settings fields, each with its reason.
 NON_SETTINGS_ENV = {"DATABASE_URL", "REDIS_URL", "FORWARDED_ALLOW_IPS"}  # last: uvicorn's proxy-header trust
@@ -378,9 +378,48 @@ def check_volumes(doc: Compose) -> Problems:
     return problems
 
 
+def check_edge(doc: Compose) -> Problems:
+    """The SIP edge (Kamailio): its image installs Debian 12's kamailio 5.6 and runs config/kamailio/kamailio.cfg
+    from the bind mount, listening on the port it publishes; every dispatcher.list node is an Asterisk service of
+    this file at pjsip.conf's SIP port, and the edge waits for them healthy."""
+    services, problems = doc["services"], []
+    edge = services.get("edge")
+    if edge is None:
+        return ["no edge service"]
+    build = edge.get("build") or {}
+    dockerfile = (ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile"))
+    text = dockerfile.read_text() if dockerfile.is_file() else ""
+    if not re.search(r"^FROM debian:12[.\d]*-slim$", text, re.M) or "kamailio=5.6" not in text:
+        problems.append("edge: image is not Debian 12 with kamailio 5.6")
+    cmd = json.loads([a for w, a in dockerfile_instructions(text) if w == "CMD"][-1]) if "CMD" in text else []
+    config = next((cmd[i + 1] for i, a in enumerate(cmd) if a == "-f" and i + 1 < len(cmd)), "")
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in edge.get("volumes", []) if isinstance(v, str)}
+    mounted = {target: source for target, source in mounts.items() if config.startswith(target + "/")}
+    if not config or not mounted or (ROOT / next(iter(mounted.values())) / Path(config).name).resolve() != \
+            (ROOT / "config/kamailio/kamailio.cfg").resolve():
+        problems.append(f"edge: runs {config or 'no config'}, not config/kamailio/kamailio.cfg from the bind mount")
+    listen = re.search(r"LISTEN=udp:[\d.]+:(\d+)", " ".join(cmd))
+    if not listen or {(int(listen.group(1)), "udp")} != ports(edge):
+        problems.append(f"edge: listens on {listen and listen.group(0)} but publishes {ports(edge)}")
+    ds_list = re.search(r'DS_LIST="([^"]+)"', " ".join(cmd))
+    ds_file = ROOT / "config/kamailio" / Path(ds_list.group(1)).name if ds_list else None
+    sip_port = int(_conf_value(ROOT / "config/asterisk/pjsip.conf", "bind").rsplit(":", 1)[1])
+    nodes = re.findall(r"^\d+\s+sip:([\w.-]+):(\d+)", ds_file.read_text(), re.M) if ds_file and ds_file.exists() else []
+    if not nodes:
+        problems.append("edge: no dispatcher list with nodes")
+    for host, port in nodes:
+        if host not in services or "asterisk" not in str((services[host].get("build") or {}).get("dockerfile", "")):
+            problems.append(f"edge: dispatcher node {host} is not an Asterisk service")
+        elif int(port) != sip_port:
+            problems.append(f"edge: dispatcher node {host}:{port} is not pjsip.conf's port {sip_port}")
+        elif (edge.get("depends_on") or {}).get(host, {}).get("condition") != "service_healthy":
+            problems.append(f"edge: does not wait for node {host} healthy")
+    return problems
+
+
 CHECKS: list[Callable[[Compose], Problems]] = [
     check_schema, check_services, check_depends_on, check_paths, check_env_settings, check_prod_settings,
-    check_secrets, check_ports, check_volumes,
+    check_secrets, check_ports, check_volumes, check_edge,
 ]
 
 
@@ -440,6 +479,10 @@ MUTATIONS: list[tuple[str, Callable[[Compose], object], Callable[[Compose], Prob
     ("API port", lambda d: _svc(d, "api").update(ports=["127.0.0.1:8080:8080"]), check_ports),
     ("action port", lambda d: _env(d, "rasa").update(ACTION_ENDPOINT_URL="http://actions:5056/webhook"), check_ports),
     ("endpoint var", lambda d: _env(d, "rasa").pop("RASA_LOCK_DB"), check_ports),
+    ("edge missing", lambda d: d["services"].pop("edge"), check_edge),
+    ("edge port", lambda d: _svc(d, "edge").update(ports=["5060:5060/udp"]), check_edge),
+    ("edge config", lambda d: _svc(d, "edge").update(volumes=["./config/asterisk:/etc/hotline-kamailio:ro"]), check_edge),
+    ("edge no wait", lambda d: _svc(d, "edge").pop("depends_on"), check_edge),
     ("sounds not shared", lambda d: _svc(d, "worker").update(volumes=["hotline-var:/app/var"]), check_volumes),
 ]
 
