@@ -20,12 +20,18 @@ Reported per level:
   * CPU seconds per call of the controller, Asterisk and the bot (Rasa + action server), the machine's busy share,
     and the controller's peak RSS and its growth per concurrent call.
 The knee is the first level whose p95 exceeds 1.5 s or that drops a call.
+
+Through the SIP edge (`--edge N`): N more Asterisk nodes (b, c, ...) with their own controllers start beside the
+stack (hotline/services/edge.py, as `make edge`), Kamailio on 127.0.0.1:5080 in front of them, and SIPp calls the
+edge; each level also prints the spread (calls per node, from the call records), INVITE → 200 OK as SIPp measured
+it, and the edge's CPU per call. The controller and Asterisk CPU columns are then the sums over the nodes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -99,17 +105,30 @@ def write_audio(tmp: Path, pcm: dict) -> tuple[Path, int]:
     return f, len(audio) // 8
 
 
+def node_pids(edge) -> tuple[list[int], list[int]]:  # type: ignore[no-untyped-def]
+    """(controllers, Asterisks) of the edge's nodes."""
+    controllers = [c.popen.pid for name, c in edge.children.items() if name.startswith("controller-")]
+    asterisks = [svc._proc.pid for svc in edge.asterisk.values() if svc._proc is not None]
+    return controllers, asterisks
+
+
 async def level(n: int, spread: float, stack, sipp: str, scenario: Path,  # type: ignore[no-untyped-def]
-                tmp: Path) -> dict:
+                tmp: Path, edge=None) -> dict:
     prefix = f"1398{n:03d}"
     callers = tmp / f"callers-{n}.csv"
     callers.write_text("SEQUENTIAL\n" + "".join(f"{prefix}{i:04d}\n" for i in range(n)))
     first_turn = stack.last_turn_id()
-    watched = [stack.controller.pid, stack.asterisk_pid]
-    cpu0 = [cpu_seconds(p) for p in watched] + [descendants_cpu(stack.bot_pids)]
+    controllers, asterisks = node_pids(edge) if edge else ([stack.controller.pid], [stack.asterisk_pid])
+
+    def node_cpu() -> list[float]:
+        return [sum(cpu_seconds(p) for p in controllers), sum(cpu_seconds(p) for p in asterisks),
+                descendants_cpu(stack.bot_pids), edge.edge.cpu_seconds() if edge else 0.0]
+
+    cpu0 = node_cpu()
     busy0, all0 = machine_busy()
-    rss0 = peak = rss_mb(stack.controller.pid)
-    cmd = [sipp, "127.0.0.1:5060", "-sf", str(scenario), "-s", "12345", "-inf", str(callers),
+    rss0 = peak = sum(rss_mb(p) for p in controllers)
+    target = f"127.0.0.1:{edge.edge_port}" if edge else "127.0.0.1:5060"
+    cmd = [sipp, target, "-sf", str(scenario), "-s", "12345", "-inf", str(callers),
            "-i", "127.0.0.1", "-p", str(free_port()), "-mi", "127.0.0.1", "-mp", str(free_port()),
            "-l", str(n), "-m", str(n), "-r", str(n), "-rp", str(max(1000, int(spread * 1000))), "-nostdin",
            "-trace_stat", "-stf", str(tmp / f"stats-{n}.csv"), "-fd", "1", "-timeout", "180s",
@@ -118,7 +137,7 @@ async def level(n: int, spread: float, stack, sipp: str, scenario: Path,  # type
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.DEVNULL,
                                                 stderr=asyncio.subprocess.PIPE)
     while proc.returncode is None:
-        peak = max(peak, rss_mb(stack.controller.pid))
+        peak = max(peak, sum(rss_mb(p) for p in controllers))
         try:
             await asyncio.wait_for(proc.wait(), 0.5)
         except asyncio.TimeoutError:
@@ -126,14 +145,17 @@ async def level(n: int, spread: float, stack, sipp: str, scenario: Path,  # type
     wall = time.monotonic() - t0
     stderr = (await proc.stderr.read()).decode(errors="replace") if proc.stderr else ""
     await asyncio.sleep(2)  # the controller finalises records after the BYE
-    cpu = [cpu_seconds(p) - c for p, c in zip(watched, cpu0[:2])] + [descendants_cpu(stack.bot_pids) - cpu0[2]]
+    cpu = [after - before for after, before in zip(node_cpu(), cpu0)]
     busy1, all1 = machine_busy()
     ok, failed = sipp_counts(tmp / f"stats-{n}.csv")
     records = stack.calls(prefix + "%")
     finalised = [o for o, ended in records if ended is not None and o not in ("failed", "in_progress")]
     turns = stack.turns(first_turn)
     lat = [t["turn"] for t in turns if t.get("turn") is not None]
+    nodes = stack._query("select coalesce(node, ''), count(*) from calls where caller like ? group by node",
+                         prefix + "%") if edge else []
     return dict(n=n, spread=spread, ok=ok, failed=failed, finalised=len(finalised), records=len(records),
+                nodes={name or "default": count for name, count in nodes}, setup_ms=sipp_setup_ms(tmp / f"stats-{n}.csv"),
                 answered=len(lat),
                 p50=pct(lat, 50), p95=pct(lat, 95), p99=pct(lat, 99), cpu=[c / n for c in cpu],
                 busy=(busy1 - busy0) / max(1, all1 - all0), rss0=rss0, peak=peak, wall=wall, turns=turns,
@@ -147,6 +169,19 @@ def sipp_counts(stats: Path) -> tuple[int, int]:
     rows = [r.split(";") for r in stats.read_text().splitlines() if r.strip()]
     head, last = rows[0], rows[-1]
     return int(last[head.index("SuccessfulCall(C)")]), int(last[head.index("FailedCall(C)")])
+
+
+def sipp_setup_ms(stats: Path) -> float | None:
+    """SIPp's mean INVITE → 200 OK (its response-time 1, "rtd" in the scenario) over the level, in ms."""
+    if not stats.exists():
+        return None
+    rows = [r.split(";") for r in stats.read_text().splitlines() if r.strip()]
+    head, last = rows[0], rows[-1]
+    col = next((i for i, h in enumerate(head) if h == "ResponseTime1(C)"), None)
+    if col is None:
+        return None
+    hh, mm, ss, *frac = last[col].split(":")  # HH:MM:SS:ffffff
+    return (int(hh) * 3600 + int(mm) * 60 + int(ss) + (float("0." + frac[0]) if frac else 0.0)) * 1000
 
 
 def started(spread: float) -> str:
@@ -163,13 +198,18 @@ def report(r: dict) -> None:
           f"{r['rss0']:.0f} → peak {r['peak']:.0f} MB ({(r['peak'] - r['rss0']) / r['n']:.1f} MB/call) | "
           f"wall {r['wall']:.0f} s", flush=True)
     print(f"      stages: {stage_breakdown(r['turns'])}", flush=True)
+    if r["nodes"]:
+        spread = ", ".join(f"{name} {count}" for name, count in sorted(r["nodes"].items()))
+        setup = f"{r['setup_ms']:.0f} ms" if r["setup_ms"] is not None else "n/a"
+        print(f"      through the edge: calls per node {spread} | INVITE → 200 OK (SIPp mean) {setup} | "
+              f"edge CPU {1000 * r['cpu'][3]:.1f} ms/call", flush=True)
     if r["sipp_rc"] not in (0, 1) or r["failed"]:
         print(f"      sipp exit {r['sipp_rc']}: {r['stderr']}", flush=True)
     r["dropped"] = dropped
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    async with ivr_stack(args.rasa_url) as stack:  # its set-up installs sipp with Asterisk when missing
+    async with ivr_stack(args.rasa_url) as stack, edge_nodes(stack, args.edge) as edge:  # sipp comes with Asterisk
         sipp = shutil.which("sipp") or "sipp"
         pcm = await caller_speech(QUESTIONS)
         audio, audio_ms = write_audio(stack.tmp, pcm)
@@ -181,7 +221,7 @@ async def main_async(args: argparse.Namespace) -> int:
         for spread in args.spread:
             knee = None
             for n in args.calls:
-                r = await level(n, spread, stack, sipp, scenario, stack.tmp)
+                r = await level(n, spread, stack, sipp, scenario, stack.tmp, edge)
                 report(r)
                 if knee is None and (r["p95"] > GOAL_P95_MS or r["dropped"]):
                     knee = n
@@ -192,12 +232,33 @@ async def main_async(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.asynccontextmanager
+async def edge_nodes(stack, count: int):  # type: ignore[no-untyped-def]
+    """`count` more nodes behind the Kamailio edge, on the stack's database, Redis and bot; None for count 0."""
+    if not count:
+        yield None
+        return
+    from hotline.services.edge import EdgeStack
+
+    s = stack.settings
+    env = dict(os.environ, HOTLINE_ENV="test", DATABASE_URL=s.database_url, REDIS_URL=s.redis_url,
+               HOTLINE_SECRET_KEY=s.secret_key, HOTLINE_ADMIN_PASSWORD="bench-password", HOTLINE_RASA_URL=stack.rasa_url)
+    edge = EdgeStack(count=count, ari_password=s.ari_password, env=env, log_dir=stack.tmp / "edge")
+    await asyncio.to_thread(edge.start, progress=True)
+    try:
+        yield edge
+    finally:
+        await asyncio.to_thread(edge.stop)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, nargs="+", default=[1, 5, 10, 15, 20], help="concurrent calls per level")
     ap.add_argument("--spread", type=float, nargs="+", default=[10.0, 0.0],
                     help="seconds over which each level's calls start (0 = together); one sweep per value")
     ap.add_argument("--rasa-url", default="", help="use this Rasa server ('dead' = no bot); default: start one")
+    ap.add_argument("--edge", type=int, default=0, metavar="N",
+                    help="call through the Kamailio edge in front of N more Asterisk nodes (b, c, ...; N >= 2)")
     return asyncio.run(main_async(ap.parse_args()))
 
 

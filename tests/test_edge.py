@@ -258,6 +258,32 @@ async def test_node_killed_mid_run_and_back(edge_stack: EdgeStack, edge_settings
     assert {r["outcome"] for r in lost} == {"failed"}, lost
 
 
+async def test_what_the_edge_adds_per_call(edge_stack: EdgeStack) -> None:
+    """INVITE → 200 OK through the edge against the same node directly, and the edge's CPU per call
+    (printed for docs/scaling.md; the bounds are loose: this is a shared 2-core machine)."""
+    stack = edge_stack
+    node_c = stack.nodes["c"].sip_port
+
+    async def setup_time(port: int, number: str) -> float:
+        t0 = time.monotonic()
+        caller, call = await dial(number, port)
+        took = time.monotonic() - t0
+        await close(caller, call)
+        return took
+
+    direct, edge = [], []
+    cpu0 = stack.edge.cpu_seconds()
+    for i in range(10):
+        direct.append(await setup_time(node_c, f"1397900{i:04d}"))
+        edge.append(await setup_time(EDGE_PORT, f"1397901{i:04d}"))
+        await asyncio.sleep(0.3)
+    cpu = (stack.edge.cpu_seconds() - cpu0) / 10  # the direct calls cost the edge only its probes
+    d, e = float(np.median(direct)) * 1000, float(np.median(edge)) * 1000
+    print(f"INVITE -> 200 OK median: direct {d:.1f} ms, through the edge {e:.1f} ms (+{e - d:.1f} ms); "
+          f"edge CPU {cpu * 1000:.1f} ms per call (INVITE, ACK, BYE; probes included)")
+    assert e - d < 250 and cpu < 0.25
+
+
 async def _n_records(settings: Settings, like: str, n: int) -> list[dict[str, Any]] | None:
     rows = await calls_of(settings, like)
     return rows if len(rows) >= n else None

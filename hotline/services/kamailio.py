@@ -162,6 +162,22 @@ class KamailioEdge:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the Kamailio processes so far: the main one and its children."""
+        main = self.pid
+        if main is None:
+            return 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat.parent.name) == main or int(fields[1]) == main:
+                total += (int(fields[11]) + int(fields[12])) / tick
+        return total
+
     def rpc(self, *command: str) -> str:
         r = subprocess.run([KAMCMD, "-s", self.ctl, *command], capture_output=True, text=True, timeout=10)
         if r.returncode != 0:
