@@ -35,11 +35,12 @@ DEAD_RASA = "http://127.0.0.1:9"
 
 @dataclass
 class IvrStack:
-    controller: subprocess.Popen[bytes]
+    controller: subprocess.Popen[bytes] | None  # None: a stack without voice (ivr_stack(voice=False))
     db_path: Path
     tmp: Path
     rasa_url: str
     bot_pids: list[int]  # the Rasa and action servers, when the stack started them
+    settings: object = None  # the stack's config.settings.Settings (database, Redis; rasa_url is the field above)
 
     @property
     def asterisk_pid(self) -> int | None:
@@ -125,9 +126,11 @@ async def caller_speech(sentences: list[str]) -> dict[str, np.ndarray]:
 
 @contextlib.asynccontextmanager
 async def ivr_stack(rasa_url: str = "", redis_db: int = 8,
-                    controller_cmd: list[str] | None = None) -> AsyncIterator[IvrStack]:
+                    controller_cmd: list[str] | None = None, *, voice: bool = True) -> AsyncIterator[IvrStack]:
     """rasa_url: "" starts the Rasa + action servers; "dead" runs without a bot (keypad menu).
-    controller_cmd: how to run the controller (default `python -m ivr.controller`); it must log "serving app"."""
+    controller_cmd: how to run the controller (default `python -m ivr.controller`); it must log "serving app".
+    voice=False: the database and the bot only (no Asterisk, no controller, no pre-rendered prompts), for the
+    same figures by text (`stack.controller` is None)."""
     from config.settings import Settings
     from hotline.container import Container
     from hotline.migrate import upgrade
@@ -136,9 +139,11 @@ async def ivr_stack(rasa_url: str = "", redis_db: int = 8,
     from hotline.services.asterisk import AsteriskService, ensure_installed
     from ivr.controller.runner import build_speech, prerender_kb_answers
 
-    ensure_installed(quiet=True)
-    ast = AsteriskService.from_settings()
-    ast.start()
+    ast = None
+    if voice:
+        ensure_installed(quiet=True)
+        ast = AsteriskService.from_settings()
+        ast.start()
     tmp = Path(tempfile.mkdtemp(prefix="ivr-bench-"))
     db_path = tmp / "bench.db"
     db_url = f"sqlite+aiosqlite:///{db_path}"
@@ -146,12 +151,13 @@ async def ivr_stack(rasa_url: str = "", redis_db: int = 8,
     redis_url = f"redis://127.0.0.1:6379/{redis_db}"
     settings = Settings(env="test", database_url=db_url, redis_url=redis_url,
                         secret_key="bench-secret-key-long-enough-0123", admin_password="bench-password",
-                        ari_password=ast.ari_password)
+                        ari_password=ast.ari_password if ast else "no-asterisk-in-this-stack")
     container = Container.build(settings)
     await container.redis.flushdb()
     await seed_all(container)
-    _, cached_tts = build_speech(settings)  # warm the TTS cache first so the controller doesn't render mid-run
-    print(f"KB answers pre-rendered: {await prerender_kb_answers(container, cached_tts)} new", flush=True)
+    if voice:
+        _, cached_tts = build_speech(settings)  # warm the TTS cache first so the controller doesn't render mid-run
+        print(f"KB answers pre-rendered: {await prerender_kb_answers(container, cached_tts)} new", flush=True)
     await container.close()
 
     rasa_server = action_server = None
@@ -165,24 +171,28 @@ async def ivr_stack(rasa_url: str = "", redis_db: int = 8,
             "RASA_TRACKER_DB": 12, "RASA_LOCK_DB": 13, "ACTION_ENDPOINT_URL": action_server.webhook})
         rasa_url = rasa_server.url
         await asyncio.to_thread(rasa_svc.warm_up, rasa_url)  # as `hotline run` does: no caller meets a cold bot
-    env = dict(os.environ, HOTLINE_ENV="test", DATABASE_URL=db_url, REDIS_URL=redis_url,
-               HOTLINE_SECRET_KEY=settings.secret_key, HOTLINE_ADMIN_PASSWORD="bench-password",
-               HOTLINE_ARI_PASSWORD=ast.ari_password, HOTLINE_RASA_URL=rasa_url)
-    log = tmp / "controller.log"
-    ctl = subprocess.Popen(controller_cmd or [sys.executable, "-m", "ivr.controller"], cwd=REPO, env=env,
-                           start_new_session=True,
-                           stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+    ctl = None
     try:
-        deadline = time.monotonic() + 300  # models load first; the app may linger in Asterisk from earlier runs
-        while "serving app" not in log.read_text(errors="replace"):
-            if ctl.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"controller did not start; see {log}")
-            await asyncio.sleep(0.5)
+        if voice:
+            env = dict(os.environ, HOTLINE_ENV="test", DATABASE_URL=db_url, REDIS_URL=redis_url,
+                       HOTLINE_SECRET_KEY=settings.secret_key, HOTLINE_ADMIN_PASSWORD="bench-password",
+                       HOTLINE_ARI_PASSWORD=ast.ari_password, HOTLINE_RASA_URL=rasa_url)
+            log = tmp / "controller.log"
+            ctl = subprocess.Popen(controller_cmd or [sys.executable, "-m", "ivr.controller"], cwd=REPO, env=env,
+                                   start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+            deadline = time.monotonic() + 300  # models load first; the app may linger in Asterisk from earlier runs
+            while "serving app" not in log.read_text(errors="replace"):
+                if ctl.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"controller did not start; see {log}")
+                await asyncio.sleep(0.5)
         bot_pids = [s.process.pid for s in (rasa_server, action_server) if s is not None and s.process is not None]
-        yield IvrStack(controller=ctl, db_path=db_path, tmp=tmp, rasa_url=rasa_url, bot_pids=bot_pids)
+        yield IvrStack(controller=ctl, db_path=db_path, tmp=tmp, rasa_url=rasa_url, bot_pids=bot_pids,
+                       settings=settings)
     finally:
-        os.killpg(ctl.pid, signal.SIGTERM)
-        ctl.wait(20)
+        if ctl is not None:
+            os.killpg(ctl.pid, signal.SIGTERM)
+            ctl.wait(20)
         if rasa_server is not None:
             rasa_svc.stop_server()
         if action_server is not None:
