@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.host_info import host_line  # noqa: E402
 from benchmarks.ivr_stack import (  # noqa: E402
     caller_speech, cpu_seconds, ivr_stack, pct, stage_breakdown, wait_quiet,
 )
@@ -79,8 +79,7 @@ async def scenario(concurrent: int, turns: int, pcm: dict[str, np.ndarray], ctl_
 async def main_async(args: argparse.Namespace) -> int:
     async with ivr_stack(args.rasa_url) as stack:
         pcm = await caller_speech(SENTENCES)
-        print(f"bot: {stack.rasa_url}; {args.turns} turns per call; machine: {os.cpu_count()} cores, "
-              f"load {os.getloadavg()[0]:.1f}", flush=True)
+        print(f"bot: {stack.rasa_url}; {args.turns} turns per call; {host_line()}", flush=True)
         for n in args.calls:
             await scenario(n, args.turns, pcm, stack.controller.pid, stack.asterisk_pid)
         turns = stack.turns()

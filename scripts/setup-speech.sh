@@ -98,3 +98,44 @@ EOF
     touch "$stamp"
     log "whisper model ok (sha256 $MODEL_SHA256)"
 fi
+
+# ---------------------------------------------------------------- end-of-turn model (issue 14)
+# Smart Turn v3.2 (BSD-2) and its numpy Whisper-feature extractor, taken from the pipecat-ai wheel at set-up time
+# (pipecat itself is not installed and none of its code is in the repository); silero_vad.onnx comes along.
+PIPECAT_VERSION="1.14.0"
+PIPECAT_WHEEL_SHA256="0352f504b44e78bdf524e45af4bc759601c835b9b7dc195efe5e03384b974a44"
+TURN_DIR="$ROOT/var/cache/models/smart-turn"
+turn_stamp="$TURN_DIR/.extracted-$PIPECAT_WHEEL_SHA256"
+if [[ -z "${FORCE:-}" && -f "$turn_stamp" ]]; then
+    log "smart-turn model ready in ${TURN_DIR#$ROOT/}"
+else
+    wheel_dir="$ROOT/var/cache/wheels"
+    wheel="$wheel_dir/pipecat_ai-$PIPECAT_VERSION-py3-none-any.whl"
+    mkdir -p "$wheel_dir" "$TURN_DIR"
+    if [[ ! -f "$wheel" ]]; then
+        log "downloading the pipecat-ai $PIPECAT_VERSION wheel (12 MB) for its Smart Turn model..."
+        "$PY" -m pip download --disable-pip-version-check --no-deps --only-binary=:all: --progress-bar on \
+            -d "$wheel_dir" "pipecat-ai==$PIPECAT_VERSION" 2>&1 | grep --line-buffered -E 'Downloading|Saved|ERROR|━' \
+            | sed -u 's/^/    /' || true
+    fi
+    got="$(sha256sum "$wheel" 2>/dev/null | cut -d' ' -f1)"
+    if [[ "$got" != "$PIPECAT_WHEEL_SHA256" ]]; then
+        log "pipecat-ai wheel checksum mismatch (got ${got:-nothing}); end of turn falls back to transcript + silence" >&2
+    else
+        "$PY" - "$wheel" "$TURN_DIR" <<'PYEOF'
+import sys, zipfile
+from pathlib import Path
+wheel, out = sys.argv[1], Path(sys.argv[2])
+names = {"pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx": "smart-turn-v3.2-cpu.onnx",
+         "pipecat/audio/turn/smart_turn/_whisper_features.py": "_whisper_features.py",
+         "pipecat/audio/vad/data/silero_vad.onnx": "silero_vad.onnx"}
+with zipfile.ZipFile(wheel) as z:
+    for src, dst in names.items():
+        (out / dst).write_bytes(z.read(src))
+        print(f"    {dst}")
+PYEOF
+        rm -f "$TURN_DIR"/.extracted-*
+        touch "$turn_stamp"
+        log "smart-turn model extracted into ${TURN_DIR#$ROOT/}"
+    fi
+fi

@@ -38,6 +38,7 @@ class Utterance:
     duration_ms: int
     truncated: bool = False
     pause_id: int | None = None  # the Pause this utterance ended with, if speech never resumed after it
+    end: str = ""  # why it ended, e.g. "text after 420 ms" (end-of-turn policy), "silence after 500 ms"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,30 @@ class Pause:
 
     pause_id: int
     pcm16: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechLong:
+    """VAD: the burst in progress has more voiced audio than any backchannel ("嗯", "对对", "好的"): the caller
+    is saying something (barge-in is certain)."""
+
+    voiced_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartialText:
+    """The speculative transcript of the utterance up to Pause `pause_id` (end-of-turn judges it)."""
+
+    pause_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BurstHeard:
+    """What a short burst over the bot's voice was (ivr.speech.barge_words.BargeVerdict)."""
+
+    pause_id: int
+    verdict: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +114,7 @@ class Shutdown:
 
 
 CallEvent = (Dtmf | Hangup | SpeechStart | Utterance | Pause | SpeechDiscarded | PlaybackDone | BotDone | Timeout
-             | MaxDuration | Shutdown)
+             | MaxDuration | Shutdown | SpeechLong | PartialText | BurstHeard)
 
 
 @dataclass
@@ -102,4 +127,6 @@ class Counters:
     menu_invalid: int = 0
     turns: int = 0
     barge_ins: int = 0
+    holds: int = 0  # the bot paused because the caller made a sound over it
+    resumes: int = 0  # ... and went on: a backchannel or noise
     settled: set[str] = field(default_factory=set)  # actions that settled something (kb_answer, ...)

@@ -262,6 +262,7 @@ class RtpEndpoint:
         self._wake = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self._last_sent_at: float | None = None
+        self._held = False  # hold(): queued audio waits (a caller may be barging in), release() goes on
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> "RtpEndpoint":
@@ -399,8 +400,23 @@ class RtpEndpoint:
         self._wake.set()
         return job
 
+    def hold(self) -> None:
+        """Pause sending at once, keeping what is queued (and what is queued later) for release()."""
+        self._held = True
+
+    def release(self) -> None:
+        """Go on sending where hold() paused."""
+        if self._held:
+            self._held = False
+            self._wake.set()
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
     def stop_sending(self) -> int:
         """Drop all queued audio at once (barge-in). Returns the number of frames discarded."""
+        self._held = False
         dropped = len(self._pending)
         jobs = {id(j): j for _, j in self._pending}
         self._pending.clear()
@@ -422,7 +438,7 @@ class RtpEndpoint:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if not self._pending:
+            if not self._pending or self._held:
                 continue
             await self.remote_learned.wait()
             now = time.monotonic()
@@ -431,7 +447,7 @@ class RtpEndpoint:
                 self._ts += idle_frames * self.send_samples_per_frame
             marker = True
             t_next = now
-            while self._pending:
+            while self._pending and not self._held:
                 payload, job = self._pending.popleft()
                 self._send_packet(payload, marker)
                 marker = False

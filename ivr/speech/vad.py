@@ -112,6 +112,31 @@ class VoiceActivityDetector:
     def in_speech(self) -> bool:
         return self._in_speech
 
+    @property
+    def silence_ms(self) -> int:
+        """Trailing silence of the utterance in progress (0 while voiced or outside speech)."""
+        return self._silence_ms if self._in_speech else 0
+
+    @property
+    def voiced_ms(self) -> int:
+        """Voiced audio in the utterance in progress."""
+        return self._voiced_ms if self._in_speech else 0
+
+    def end_now(self) -> VadEvent | None:
+        """End the utterance in progress here (an end-of-turn decision made outside the VAD)."""
+        if not self._in_speech:
+            return None
+        return self._close(truncated=False)
+
+    def discard(self) -> None:
+        """Drop the utterance in progress without an event (a backchannel the caller made while the bot spoke)."""
+        if self._in_speech:
+            self._in_speech = False
+            self._utterance = []
+            self._window.clear()
+            self._pre_roll.clear()
+            self._voiced_ms = self._silence_ms = 0
+
     # ------------------------------------------------------------------ frames
 
     def is_voiced(self, frame: bytes) -> bool:
