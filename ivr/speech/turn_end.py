@@ -79,7 +79,7 @@ def _number_kind(text: str, expect: str | None) -> str | None:
 
 _DIGIT_SOUNDS = {"ling": "0", "yi": "1", "yao": "1", "er": "2", "liang": "2", "san": "3", "si": "4", "wu": "5",
                  "liu": "6", "qi": "7", "ba": "8", "jiu": "9"}
-_PLACE_IN_PROGRESS = re.compile(r"[在再][^，,。；;]{1,6}$")
+_PLACE_IN_PROGRESS = re.compile(r"[在再][^。；;？?！!]{1,12}$")  # "…在青山区, 人民路" with no number or landmark yet
 
 
 def _digits_by_sound(t: str, expect: str | None) -> str:

@@ -69,3 +69,8 @@ def test_smart_turn_scores_audio_and_says_what_it_cost() -> None:
 def test_homophones_of_digits_and_places_are_read_by_sound(text: str) -> None:
     """What Whisper writes for "…一三八", "…在和平区", "…住在青山区" over the phone still reads as unfinished."""
     assert text_completeness(text) <= TurnEndConfig().unfinished_text, text
+
+
+def test_a_place_after_zai_without_a_number_or_landmark_is_still_being_given() -> None:
+    assert text_completeness("我要反应路灯坏了,在清山区,闲名路等") <= TurnEndConfig().unfinished_text
+    assert text_completeness("路灯坏了在和平区解放大道一百二十八号门口") >= TurnEndConfig().finished_text
