@@ -30,6 +30,7 @@ from ivr.speech.base import Recognizer, Synthesizer, split_sentences
 from ivr.speech.vad import SpeechEnded, SpeechStarted, VadConfig, VoiceActivityDetector
 from ivr.speech.turn_end import SmartTurn, TurnEndPolicy, shared_smart_turn
 from ivr.speech.vad import SpeechDiscarded as VadDiscarded
+from understanding.expect import Expect
 
 log = logging.getLogger(__name__)
 
@@ -252,9 +253,10 @@ class Understanding:
         self.recognizer = recognizer
         self.dialogue = dialogue
 
-    async def transcribe(self, pcm16: bytes) -> tuple[str, float, int]:
+    async def transcribe(self, pcm16: bytes, expect: Expect = Expect.FREE) -> tuple[str, float, int]:
+        """The caller's words, listened for as the answer the last question expects: (text, confidence, ms)."""
         t0 = time.perf_counter()
-        tr = await self.recognizer.transcribe(pcm16, SAMPLE_RATE)
+        tr = await self.recognizer.transcribe(pcm16, SAMPLE_RATE, expect=expect)
         return tr.text.strip(), tr.confidence, int((time.perf_counter() - t0) * 1000)
 
     async def ask(self, session_id: str, text: str, caller: str | None) -> tuple[TurnOut, int]:

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from understanding.expect import Expect
+
 #: Repository root (ivr/speech/base.py -> ../..).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Default home of downloaded / assembled models (git-ignored).
@@ -72,8 +74,9 @@ class Recognizer(abc.ABC):
     name: str = "asr"
 
     @abc.abstractmethod
-    def open_stream(self, sample_rate: int = 16000) -> RecognizerStream:
-        """Start a new utterance."""
+    def open_stream(self, sample_rate: int = 16000, *, expect: Expect = Expect.FREE) -> RecognizerStream:
+        """Start a new utterance.  `expect` is the kind of answer the bot's last question asked for
+        (yes/no, an address, a number...); an engine may use it to listen for that, or ignore it."""
 
     def set_hotwords(self, words: list[str]) -> None:  # noqa: B027 - optional
         """Domain terms (KB titles, category names) to bias recognition."""
@@ -81,9 +84,10 @@ class Recognizer(abc.ABC):
     async def load(self) -> None:  # noqa: B027 - optional
         """Load the model in a worker thread (otherwise loaded lazily)."""
 
-    async def transcribe(self, pcm16: bytes, sample_rate: int = 16000) -> Transcript:
-        """Convenience: recognise a complete utterance."""
-        stream = self.open_stream(sample_rate)
+    async def transcribe(self, pcm16: bytes, sample_rate: int = 16000, *,
+                         expect: Expect = Expect.FREE) -> Transcript:
+        """Convenience: recognise a complete utterance (the answer to a question that expects `expect`)."""
+        stream = self.open_stream(sample_rate, expect=expect)
         stream.accept(pcm16)
         return await stream.finish()
 

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from ivr.speech.base import MODELS_DIR, Recognizer, RecognizerStream, Transcript
+from understanding.expect import Expect
 
 DEFAULT_MODEL_DIR = MODELS_DIR / "vosk-cn"
 
@@ -72,7 +73,8 @@ class VoskRecognizer(Recognizer):
     def set_hotwords(self, words: list[str]) -> None:
         """Ignored: a Vosk graph can't be biased at run time (use ``grammar``)."""
 
-    def open_stream(self, sample_rate: int = 16000) -> VoskStream:
+    def open_stream(self, sample_rate: int = 16000, *, expect: Expect = Expect.FREE) -> VoskStream:
+        # Vosk's grammar could take the expectation; not used (Whisper is the hotline's engine).
         import vosk
 
         model = self._ensure_model()

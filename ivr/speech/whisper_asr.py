@@ -19,6 +19,12 @@ most of the cost for a 2-5 s utterance.  Utterances shorter than
 (whisper.cpp calls this ``audio_ctx``).  Measured here on TTS speech through
 G.711: 10 s window -> CER 0.10 at 0.6 CPU-s per utterance; 30 s window ->
 CER 0.13 at 2.1 CPU-s.  ``short_window_s=0`` turns it off.
+
+Expectations: a transcription may be asked for the answer to a question (``expect=``, see
+:mod:`understanding.expect`).  Addresses and numbers get their own prompt (gazetteer names, digits) and
+looser floors (:mod:`ivr.speech.listening`); a yes/no answer is not transcribed but scored against the short
+answers of spoken Mandarin (:mod:`ivr.speech.yes_no`), and only when the caller said something else is it
+decoded as free speech.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ import numpy as np
 
 from ivr.speech.audio import pcm16_to_float, resample
 from ivr.speech.base import MODELS_DIR, Recognizer, RecognizerStream, Transcript
+from ivr.speech.listening import DIGITS_PROMPT, YES_NO_PROMPT, Floors, floors_for, prompt_for
+from ivr.speech.yes_no import YesNoListener
+from understanding.expect import Expect
 
 DEFAULT_MODEL_DIR = MODELS_DIR / "whisper-base-zh"
 BASE_PROMPT = "以下是普通话的句子，使用简体中文。"
@@ -154,6 +163,13 @@ def echoes_prompt(text: str, prompt: str, hotwords: list[str], confidence: float
     return sum(covered) > 0.4 * len(core) and recital
 
 
+def recites_digits(text: str, prompt: str) -> bool:
+    """The digits prompt's example numbers come back on noise: a transcript that is one of them is dropped."""
+    digits = re.sub(r"\D", "", text)
+    examples = {re.sub(r"\D", "", m) for m in re.findall(r"\d[\d ]{6,}\d", prompt)}
+    return bool(digits) and digits in examples
+
+
 def clean_transcript(
     text: str, prompt: str = "", hotwords: list[str] | None = None, confidence: float = 1.0
 ) -> str:
@@ -205,6 +221,7 @@ class WhisperRecognizer(Recognizer):
         self.min_confidence = min_confidence
         self.short_window_s = short_window_s
         self._model = None
+        self._listener: YesNoListener | None = None
         self._load_lock = threading.Lock()
         self._prompt = base_prompt
         self.set_hotwords(hotwords or [])
@@ -233,6 +250,21 @@ class WhisperRecognizer(Recognizer):
 
     async def load(self) -> None:
         await asyncio.to_thread(self._ensure_model)
+        await asyncio.to_thread(self.yes_no_listener)
+
+    def yes_no_listener(self) -> YesNoListener:
+        """The short-answer scorer (built on first use: it scores silence once to calibrate, ~1 CPU-s)."""
+        model = self._ensure_model()
+        with self._load_lock:
+            if self._listener is None:
+                from understanding.answers import NO_WORDS, YES_WORDS
+
+                self._listener = YesNoListener(model, YES_WORDS, NO_WORDS, prompt=YES_NO_PROMPT)
+            return self._listener
+
+    def count_tokens(self, text: str) -> int:
+        """Whisper tokens in `text` (the prompt budget is counted in tokens)."""
+        return len(self._ensure_model().hf_tokenizer.encode(text, add_special_tokens=False).ids)
 
     def set_hotwords(self, words: list[str]) -> None:
         """Hot words go into the initial prompt (deduplicated, length-capped)."""
@@ -261,28 +293,55 @@ class WhisperRecognizer(Recognizer):
 
     # ----------------------------------------------------------------- decode
 
-    def transcribe_sync(self, samples: np.ndarray) -> Transcript:
-        """Decode float32 16 kHz mono samples (blocking)."""
+    def transcribe_sync(self, samples: np.ndarray, expect: Expect = Expect.FREE) -> Transcript:
+        """Decode float32 16 kHz mono samples (blocking), as the answer to a question expecting `expect`."""
         t0 = time.perf_counter()
         duration_ms = int(len(samples) / 16)
         level = 20 * math.log10(max(float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0, 1e-9))
-        if duration_ms < self.min_duration_ms or level < self.min_rms_dbfs:
+        floors = self._floors(expect)
+        if duration_ms < floors.min_duration_ms or level < floors.min_rms_dbfs:
             return Transcript("", 0.0, duration_ms, self.name, int((time.perf_counter() - t0) * 1000))
         model = self._ensure_model()
+        if expect is Expect.YES_NO:
+            if len(samples) <= self.yes_no_listener().max_samples:
+                return self._yes_no(samples, duration_ms, t0)
+            expect, floors = Expect.FREE, floors_for(Expect.ADDRESS)  # too long for a bare answer: free speech
+        prompt, hotwords = prompt_for(expect, self._prompt, self._hotwords, self.count_tokens)
         short = 0 < self.short_window_s and duration_ms <= (self.short_window_s - 1) * 1000
         _window.frames = self.short_window_s * 100 if short else None
         try:
-            return self._decode(model, samples, duration_ms, t0)
+            return self._decode(model, samples, duration_ms, t0, prompt, hotwords, floors)
         finally:
             _window.frames = None
 
-    def _decode(self, model, samples: np.ndarray, duration_ms: int, t0: float) -> Transcript:  # noqa: ANN001
+    def _yes_no(self, samples: np.ndarray, duration_ms: int, t0: float) -> Transcript:
+        """A yes/no answer: the winning short answer, or - the caller said something else ("不对，是东河区") -
+        the scorer's own free decode of it (primed with the short answers, so "不对" comes out right)."""
+        verdict, scores = self.yes_no_listener().listen(samples)
+        text, confidence = verdict.text, verdict.confidence
+        if verdict.other:
+            n = len(scores.free_tokens) + 1
+            confidence = math.exp(min(0.0, scores.free_logprob / n)) * (1.0 - scores.no_speech_prob / 2)
+            text = clean_transcript(scores.free_text, YES_NO_PROMPT, [], confidence)
+            if confidence < floors_for(Expect.ADDRESS).min_confidence:
+                text = ""
+        latency = int((time.perf_counter() - t0) * 1000)
+        return Transcript(text, round(confidence, 3) if text else 0.0, duration_ms, self.name, latency)
+
+    def _floors(self, expect: Expect) -> Floors:
+        """The engine's own floors for free speech; the listening module's for answers."""
+        if expect in (Expect.FREE, Expect.DESCRIPTION, Expect.CHOICE):
+            return Floors(self.min_rms_dbfs, self.min_duration_ms, self.min_confidence)
+        return floors_for(expect)
+
+    def _decode(self, model, samples: np.ndarray, duration_ms: int, t0: float, prompt: str,  # noqa: ANN001
+                hotwords: list[str], floors: Floors) -> Transcript:
         segments, _info = model.transcribe(
             samples,
             language=self.language,
             task="transcribe",
             beam_size=self.beam_size,
-            initial_prompt=self._prompt,
+            initial_prompt=prompt,
             condition_on_previous_text=False,
             vad_filter=False,
             # No temperature fallback: on noise it costs seconds and only
@@ -305,23 +364,26 @@ class WhisperRecognizer(Recognizer):
             texts.append(seg.text)
             probs.append(math.exp(min(0.0, seg.avg_logprob)) * (1.0 - seg.no_speech_prob / 2))
         confidence = float(np.mean(probs)) if probs else 0.0
-        text = clean_transcript("".join(texts), self._prompt, self._hotwords, confidence)
-        if confidence < self.min_confidence:
+        text = clean_transcript("".join(texts), prompt, hotwords, confidence)
+        if prompt == DIGITS_PROMPT and recites_digits(text, prompt):
+            text = ""
+        if confidence < floors.min_confidence:
             text = ""
         confidence = confidence if text else 0.0
         latency = int((time.perf_counter() - t0) * 1000)
         return Transcript(text, round(confidence, 3), duration_ms, self.name, latency)
 
-    def open_stream(self, sample_rate: int = 16000) -> WhisperStream:
-        return WhisperStream(self, sample_rate)
+    def open_stream(self, sample_rate: int = 16000, *, expect: Expect = Expect.FREE) -> WhisperStream:
+        return WhisperStream(self, sample_rate, expect)
 
 
 class WhisperStream(RecognizerStream):
     """Buffers one utterance; decoding happens in :meth:`finish`."""
 
-    def __init__(self, engine: WhisperRecognizer, sample_rate: int) -> None:
+    def __init__(self, engine: WhisperRecognizer, sample_rate: int, expect: Expect = Expect.FREE) -> None:
         self.engine = engine
         self.sample_rate = sample_rate
+        self.expect = expect
         self._chunks: list[bytes] = []
         self._done = False
 
@@ -344,6 +406,6 @@ class WhisperStream(RecognizerStream):
 
         def work() -> Transcript:
             pcm16k = resample(pcm, self.sample_rate, 16000)
-            return self.engine.transcribe_sync(pcm16_to_float(pcm16k))
+            return self.engine.transcribe_sync(pcm16_to_float(pcm16k), self.expect)
 
         return await asyncio.to_thread(work)
