@@ -81,6 +81,12 @@ def _address_prompt_cached(city_file: str, count_tokens: Callable[[str], int]) -
     return prompt, tuple(used)
 
 
+def recites_places(text: str, names: list[str]) -> bool:
+    """Whisper on noise recites an address prompt ("青山区、东河区、云湖区、…"); a caller names two or three
+    places, not a list of them."""
+    return text.count("、") >= 2 and sum(1 for n in names if n in text) >= 4
+
+
 def prompt_for(expect: Expect, free_prompt: str, free_hotwords: list[str], count_tokens: Callable[[str], int],
                city_file: str | None = None) -> tuple[str, list[str]]:
     """(initial prompt, the terms in it) for a question expecting `expect`; the free prompt otherwise."""

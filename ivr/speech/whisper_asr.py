@@ -40,7 +40,7 @@ import numpy as np
 
 from ivr.speech.audio import pcm16_to_float, resample
 from ivr.speech.base import MODELS_DIR, Recognizer, RecognizerStream, Transcript
-from ivr.speech.listening import DIGITS_PROMPT, YES_NO_PROMPT, Floors, floors_for, prompt_for
+from ivr.speech.listening import DIGITS_PROMPT, YES_NO_PROMPT, Floors, floors_for, prompt_for, recites_places
 from ivr.speech.yes_no import YesNoListener
 from understanding.expect import Expect
 
@@ -310,7 +310,7 @@ class WhisperRecognizer(Recognizer):
         short = 0 < self.short_window_s and duration_ms <= (self.short_window_s - 1) * 1000
         _window.frames = self.short_window_s * 100 if short else None
         try:
-            return self._decode(model, samples, duration_ms, t0, prompt, hotwords, floors)
+            return self._decode(model, samples, duration_ms, t0, prompt, hotwords, floors, expect)
         finally:
             _window.frames = None
 
@@ -335,7 +335,7 @@ class WhisperRecognizer(Recognizer):
         return floors_for(expect)
 
     def _decode(self, model, samples: np.ndarray, duration_ms: int, t0: float, prompt: str,  # noqa: ANN001
-                hotwords: list[str], floors: Floors) -> Transcript:
+                hotwords: list[str], floors: Floors, expect: Expect = Expect.FREE) -> Transcript:
         segments, _info = model.transcribe(
             samples,
             language=self.language,
@@ -364,7 +364,11 @@ class WhisperRecognizer(Recognizer):
             texts.append(seg.text)
             probs.append(math.exp(min(0.0, seg.avg_logprob)) * (1.0 - seg.no_speech_prob / 2))
         confidence = float(np.mean(probs)) if probs else 0.0
-        text = clean_transcript("".join(texts), prompt, hotwords, confidence)
+        if expect is Expect.ADDRESS:
+            # An address is made of the prompt's names: the generic recital check would drop it.
+            text = "" if recites_places("".join(texts), hotwords) else clean_transcript("".join(texts), confidence=confidence)
+        else:
+            text = clean_transcript("".join(texts), prompt, hotwords, confidence)
         if prompt == DIGITS_PROMPT and recites_digits(text, prompt):
             text = ""
         if confidence < floors.min_confidence:

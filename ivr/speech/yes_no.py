@@ -34,12 +34,13 @@ class YesNoRule:
 
     min_yes: float = 1.5  # calibrated score of the best yes word
     yes_margin: float = 1.0  # ... above the best no word
-    min_no: float = 0.0
+    min_no: float = 1.0  # noise lifts 不 by up to ~0.5 over its prior
     no_margin: float = -0.5  # a no may trail a yes that did not reach its own bar
     other_margin: float = 2.0  # free decode above the best candidate (raw log-probabilities)
     agree_margin: float = 2.0  # a yes the free decode does not read as one needs the candidates this far ahead
-    max_no_speech: float = 0.9  # above this no-speech probability a yes needs `min_yes_unsure`
+    max_no_speech: float = 0.9  # above this no-speech probability the bars are the `_unsure` ones
     min_yes_unsure: float = 3.0
+    min_no_unsure: float = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,8 @@ class YesNoListener:
                 # "转人工" decoded as "在人工" yet scored closest to 对: let the free transcription decide.
                 return YesNoVerdict(None, "", _squash(lead), other=True)
             return YesNoVerdict(True, _likeliest(raw, self.yes_words), _squash(cal[yes] - cal[no]))
-        if cal[no] >= rule.min_no and cal[no] - cal[yes] >= rule.no_margin:
+        min_no = rule.min_no if scores.no_speech_prob <= rule.max_no_speech else rule.min_no_unsure
+        if cal[no] >= min_no and cal[no] - cal[yes] >= rule.no_margin:
             return YesNoVerdict(False, _likeliest(raw, self.no_words), _squash(cal[no] - cal[yes]))
         return YesNoVerdict(None, "", 0.0)
 
