@@ -302,6 +302,8 @@ class TurnPlanner:
 
     async def _readback_answer(self, state: DialogueState, text: str, slots: dict[str, Any]) -> Plan:
         yes = read_yes_no(text)
+        if yes is None and re.match(r"^(对的|对|是的|没错|嗯)[，, ]", text) and not re.search(r"不|错", text):
+            yes = True  # "对的，就是这个号"
         if yes is True:
             return Plan.to_bot(text, "affirm")
         if yes is False or len(text) > 2:

@@ -64,7 +64,7 @@ def corrected(part: str) -> str:
     return f"好的，已改为{part}。"
 
 
-WHICH_PART = "请问哪里不对？您可以直接说正确的地址、问题或者电话号码。"
+WHICH_PART = "请问哪一项不对？是地方、问题，还是电话号码？您直接说正确的就行。"
 
 
 def spoken_phone(phone: str) -> str:

@@ -141,7 +141,7 @@ async def test_human_on_request_and_on_anger(say) -> None:
 
 
 async def test_two_failures_then_a_person(say) -> None:
-    first = await say("火星上的停车费到底怎么交啊")
+    first = await say("量子纠缠的波函数坍缩了吗")
     assert first["action"] == "fallback", first
     second = await say("啊吧啊吧")
     assert second["action"] == "human", second
