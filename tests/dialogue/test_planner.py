@@ -133,7 +133,7 @@ async def test_readback_yes_no_and_the_named_correction() -> None:
     assert fix.set_slots and fix.set_slots["address"] == "东河区建设路26号" and fix.readback_after
     assert (await planner.plan(state, "不是", slots)).parse is None  # a "no" never confirms
     bare = await planner.plan(DialogueState(expect="yes_no", requested_slot="phone_confirmed"), "不对", slots)
-    assert bare.forward is None and "哪里不对" in bare.replies[0]
+    assert bare.forward is None and "哪一项不对" in bare.replies[0]
 
 
 async def test_bare_no_twice_at_the_readback_hands_over() -> None:
