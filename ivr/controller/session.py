@@ -27,18 +27,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialogue import replies
 from dialogue.schemas import TurnOut
 from hotline.tasks import QueueTimeout, queue_get
 from ivr.controller import metrics, prompts
 from ivr.controller.events import (
-    BotDone, CallEvent, Counters, Dtmf, Hangup, MaxDuration, Pause, PlaybackDone, Shutdown, SpeechDiscarded,
-    SpeechStart, Timeout, Utterance,
+    BotDone, BurstHeard, CallEvent, Counters, Dtmf, Hangup, MaxDuration, PartialText, Pause, PlaybackDone, Shutdown,
+    SpeechDiscarded, SpeechLong, SpeechStart, Timeout, Utterance,
 )
 from ivr.controller.handover import Handover
 from ivr.controller.media import CallMedia
 from ivr.controller.stages import AudioInput, Speaker, TurnResult, Understanding
+from ivr.speech.barge_words import BargeWords
 from ivr.calls import CallRecords
 from ivr.models import CallOutcome
+from understanding.expect import Expect
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,10 @@ BARGE_IN = {State.GREETING, State.SPEAKING}
 SPEECH_ACCEPTED = {State.GREETING, State.LISTENING, State.SPEAKING}
 KEYPAD_IGNORED = {State.TRANSFER, State.WAITING_AGENT, State.GOODBYE, State.ENDED}
 SETTLING_ACTIONS = {"kb_answer", "status_query", "urge", "withdraw"}
+NUMBER_EXPECTS = {Expect.PHONE, Expect.TICKET}
+NUMBER_KEYS = set("0123456789")
+MAX_DIGITS = {Expect.PHONE: 12, Expect.TICKET: 12}
+KEY_YES, KEY_AGAIN = "1", "2"  # replies.YES_NO_KEYPAD: 正确请按1，重新说请按2
 ASTERISK_GONE = "asterisk_gone"  # Hangup reason: Asterisk stopped or crashed under the call, not the caller
 
 
@@ -106,7 +113,7 @@ class CallSession:
         self.on_state = on_state  # async callback(state) (Redis mirror)
         self.events: asyncio.Queue[CallEvent] = events if events is not None else asyncio.Queue()
         self.speaker: Speaker = speaker_factory(media.rtp, self.post)
-        self.audio_in = AudioInput(media.rtp.read, self.post, record_dir=record_dir)
+        self.audio_in = AudioInput(media.rtp.read, self.post, record_dir=record_dir, turn_end="default")
         self.state = State.GREETING
         self.n = Counters()
         self.token = 0  # current playback / understanding job; older results are stale
@@ -126,6 +133,11 @@ class CallSession:
         self._work: set[asyncio.Task[Any]] = set()  # audio input, timers, ASR/bot: cancelled at the end
         self._caller_sent = False
         self._spec: tuple[int, asyncio.Future[tuple[str, float, int]]] | None = None  # speculative ASR
+        self._spec_next: Pause | None = None  # a pause that came while a speculation ran: transcribed after it
+        self._specs_running = 0
+        self.hold_since: float | None = None  # the bot's voice is paused: the caller made a sound over it
+        self._burst: Pause | None = None  # that sound, once it paused (being classified)
+        self.digits = ""  # a number being keyed in (the bot asked for a phone or ticket number)
 
     # ================================================================== plumbing
     def post(self, ev: CallEvent) -> None:
@@ -195,23 +207,44 @@ class CallSession:
         # ---- caller audio
         if isinstance(ev, SpeechStart):
             if s in BARGE_IN or (s is State.MENU and not self.degraded and self.speaker.speaking):
-                self.n.barge_ins += 1
-                metrics.BARGE_INS.inc()
-                self.speaker.stop()  # its PlaybackDone (now stale) still records the interrupted turn
-                self.token += 1
-                self._go(State.LISTENING, self.t.utterance)
+                self._hold()  # paused at once; what the sound was decides between going on and barge-in
             elif s is State.LISTENING:
                 self.deadline = time.monotonic() + self.t.utterance
             return
+        if isinstance(ev, SpeechLong):
+            if self._holding():
+                self._barge_in("long")  # more than any backchannel: the caller is saying something
+            return
         if isinstance(ev, Pause):
-            if s in SPEECH_ACCEPTED or s is State.MENU:
+            if self._holding():
+                self._classify_burst(ev)
+            elif s in SPEECH_ACCEPTED or s is State.MENU:
                 self._speculate(ev)
             return
+        if isinstance(ev, PartialText):
+            self.audio_in.partial(ev.pause_id, ev.text, self.expect().value)
+            return
+        if isinstance(ev, BurstHeard):
+            if self._holding() and self._burst is not None and ev.pause_id == self._burst.pause_id:
+                v = ev.verdict
+                log.info("call %s: barge-in verdict %s", self.info.call_id, v)
+                if v is None or v.interrupt:
+                    burst = self._burst
+                    self._barge_in(f"word {v.word}" if v else "unclassified")
+                    self._speculate(burst)  # the turn-end policy judges the words of the interruption
+                else:
+                    self._resume(f"backchannel {v.word} {v.score}")
+            return
         if isinstance(ev, SpeechDiscarded):
-            if s is State.LISTENING:
+            if self._holding():
+                self._resume("too short")
+            elif s is State.LISTENING:
                 self.deadline = time.monotonic() + self.t.no_input
             return
         if isinstance(ev, Utterance):
+            log.info("call %s: utterance of %d ms ended (%s) in %s", self.info.call_id, ev.duration_ms, ev.end, s.value)
+            if self._holding():
+                self._barge_in("ended before a verdict")
             if s in SPEECH_ACCEPTED or s is State.MENU:  # in a degraded menu too: the bot may be back
                 self.speaker.stop()
                 self._think(ev)
@@ -227,9 +260,79 @@ class CallSession:
             if ev.token == self.token and s is State.THINKING:
                 await self._decide(ev.result)
 
+    # ------------------------------------------------------------------ barge-in (a sound over the bot's voice)
+    def _holding(self) -> bool:
+        """The bot's voice is paused for a sound the caller made (False once anything else stopped or moved it)."""
+        if self.hold_since is None:
+            return False
+        if self.media.rtp.held and self.speaker.speaking and self.state in BARGE_IN | {State.MENU}:
+            return True
+        self.hold_since = self._burst = None
+        return False
+
+    def _hold(self) -> None:
+        """Pause the bot's voice at once (a real interruption must stop it within 300 ms); a backchannel or noise
+        resumes it where it paused, anything else barges in."""
+        if self.hold_since is None or not self.media.rtp.held:
+            self.hold_since, self._burst = time.monotonic(), None
+            self.n.holds += 1
+            self.media.rtp.hold()
+
+    def _resume(self, why: str) -> None:
+        log.info("call %s: bot resumes after %.0f ms (%s)", self.info.call_id,
+                 (time.monotonic() - (self.hold_since or time.monotonic())) * 1000, why)
+        self.hold_since = self._burst = None
+        self.n.resumes += 1
+        self.media.rtp.release()
+        self.audio_in.discard()
+
+    def _barge_in(self, why: str) -> None:
+        log.info("call %s: barge-in (%s)", self.info.call_id, why)
+        self.hold_since = self._burst = None
+        self.n.barge_ins += 1
+        metrics.BARGE_INS.inc()
+        self.speaker.stop()  # its PlaybackDone (now stale) still records the interrupted turn
+        self.token += 1
+        self._go(State.LISTENING, self.t.utterance)
+
+    def _classify_burst(self, ev: Pause) -> None:
+        """A short burst over the bot paused: backchannel or interruption? (ivr.speech.barge_words)"""
+        self._burst = ev
+        words = BargeWords.for_recognizer(self.understanding.recognizer)
+        if words is None:
+            self.post(BurstHeard(ev.pause_id, None))
+            return
+
+        def done(task: asyncio.Future[Any]) -> None:
+            ok = not task.cancelled() and task.exception() is None
+            self.post(BurstHeard(ev.pause_id, task.result() if ok else None))
+
+        task = asyncio.ensure_future(words.classify(ev.pcm16))
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+        task.add_done_callback(done)
+
     # ------------------------------------------------------------------ keypad (any time)
+    def expect(self) -> Expect:
+        """The answer the bot's last question expects (the recogniser listens for it, the keypad takes it)."""
+        return self.last_bot.expect if self.last_bot is not None and not self.degraded else Expect.FREE
+
     async def _keypad(self, digit: str) -> None:
         if self.state in KEYPAD_IGNORED:
+            return
+        expect = self.expect()
+        if self.state is not State.MENU and expect in NUMBER_EXPECTS and (digit in NUMBER_KEYS or
+                                                                        (digit == "#" and self.digits)):
+            self._key_number(digit, expect)
+            return
+        if self.state in (State.LISTENING, State.SPEAKING) and expect is Expect.YES_NO \
+                and digit in (KEY_YES, KEY_AGAIN):
+            self.speaker.stop()
+            if digit == KEY_YES:
+                self._ask_bot_text("对", dtmf=digit)
+            else:
+                self.say(State.SPEAKING, "好的，请您再说一遍。" + (self.last_bot_question() or ""),
+                         then=State.LISTENING)
             return
         if digit == "0":
             self.transfer("dtmf_0")
@@ -246,6 +349,22 @@ class CallSession:
             self.n.menu_invalid += 1
             self.say(State.MENU, prompts.MENU_INVALID + prompts.MENU, then=State.MENU)
 
+    def _key_number(self, digit: str, expect: Expect) -> None:
+        """Digits keyed for a phone or ticket number: sent to the bot as said digits on '#' or when complete."""
+        self.speaker.stop()
+        if digit != "#":
+            self.digits += digit
+        if digit == "#" or len(self.digits) >= MAX_DIGITS[expect]:
+            number, self.digits = self.digits, ""
+            self._ask_bot_text(number, dtmf="#")
+        elif self.state is not State.LISTENING:
+            self._go(State.LISTENING, self.t.no_input)
+
+    def last_bot_question(self) -> str | None:
+        if self.last_bot is None or not self.last_bot.replies:
+            return None
+        return self.last_bot.replies[-1]
+
     # ------------------------------------------------------------------ timeouts
     async def _timeout(self) -> None:
         s = self.state
@@ -254,6 +373,9 @@ class CallSession:
             self.speaker.stop()  # a prompt that never finished: carry on as if it had
             self.token += 1  # the stopped speaker's own PlaybackDone, still to come, is stale: not a second ending
             await self._playback_done(PlaybackDone(self.token - 1, False))
+        elif s is State.LISTENING and self.digits:
+            number, self.digits = self.digits, ""
+            self._ask_bot_text(number, dtmf="#")
         elif s is State.LISTENING:
             self.n.no_input += 1
             if self.n.no_input >= 2:
@@ -313,18 +435,33 @@ class CallSession:
         """Transcribe what the caller has said so far while waiting to know the utterance has ended. One at a
         time: on talk without end (a crowd, a television) pauses come faster than long audio is decoded, and
         look-aheads would pile up behind each other, each longer than the last."""
-        if self._spec is not None and not self._spec[1].done():
+        if self._spec is not None and not self._spec[1].done() and (
+                self._specs_running >= 2 or self._spec[0] == self.audio_in.current_pause):
+            self._spec_next = ev  # the latest pause only: transcribed when this one is done
             return
-        task = asyncio.ensure_future(self.understanding.transcribe(ev.pcm16))
+        # (a running one whose pause the caller has talked past is of no use: this one starts beside it, two at most)
+        task = asyncio.ensure_future(self.understanding.transcribe(ev.pcm16, expect=self.expect()))
+        self._specs_running += 1
         self._work.add(task)
         task.add_done_callback(self._work.discard)
+        task.add_done_callback(lambda t, pause_id=ev.pause_id: self._speculated(pause_id, t))
         self._spec = (ev.pause_id, task)
+
+    def _speculated(self, pause_id: int, task: asyncio.Future[tuple[str, float, int]]) -> None:
+        """A speculative transcript is in: the end-of-turn policy judges it; a pause that waited is next."""
+        self._specs_running -= 1
+        if not task.cancelled() and task.exception() is None:
+            self.post(PartialText(pause_id, task.result()[0]))
+        nxt, self._spec_next = self._spec_next, None
+        if nxt is not None and nxt.pause_id > pause_id:
+            self.post(nxt)
 
     def _think(self, utt: Utterance) -> None:
         self.token += 1
         token = self.token
         self._go(State.THINKING, self.t.thinking)
         spec, self._spec = self._spec, None
+        expect = self.expect()
         early = spec[1] if spec is not None and utt.pause_id == spec[0] else None
         if spec is not None and early is None:
             spec[1].cancel()  # the caller went on after that pause: its transcript is of no use
@@ -332,7 +469,7 @@ class CallSession:
         async def work() -> None:
             t0 = time.perf_counter()
             try:
-                text, confidence, _ = await (early or self.understanding.transcribe(utt.pcm16))
+                text, confidence, _ = await (early or self.understanding.transcribe(utt.pcm16, expect=expect))
                 asr_ms = int((time.perf_counter() - t0) * 1000)  # what the turn waited for ASR
                 if text:
                     out, nlu_ms = await self.understanding.ask(self.info.call_id, text, self._first_caller())
@@ -376,9 +513,11 @@ class CallSession:
         result, speech_end = payload
         out = result.bot
         self.n.turns += 1
-        if out is None:  # nothing recognised (no match)
-            self._pend(PendingTurn(result, speech_end, prompts.NO_MATCH))
-            self._no_match(prompts.NO_MATCH)
+        if out is None:  # nothing recognised (no match): the same question again, in other words
+            reply = replies.repair(self.expect(), self.n.no_match) if self.expect() is not Expect.FREE \
+                else prompts.NO_MATCH
+            self._pend(PendingTurn(result, speech_end, reply))
+            self._no_match(reply)
             return
         self.last_bot = out
         reply = "".join(out.replies).strip()
@@ -429,6 +568,14 @@ class CallSession:
 
     def _no_match(self, reply: str) -> None:
         self.n.no_match += 1
+        if self.expect() is not Expect.FREE and self.n.no_match < 3:
+            # A question of the bot's (address, yes/no, number): asked again with an example and the keypad,
+            # the order in progress kept; a third miss goes to a person with it.
+            self.say(State.SPEAKING, reply, then=State.LISTENING)
+            return
+        if self.expect() is not Expect.FREE:
+            self.transfer("not_understood")
+            return
         if self.n.no_match >= 2:
             self.menu(prompts.NO_MATCH.split("，")[0] + "。" + prompts.MENU)
         else:

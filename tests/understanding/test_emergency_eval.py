@@ -12,7 +12,6 @@ import pytest
 from benchmarks.emergency_recall import DATA, independent_emergencies, negatives, realistic_turns
 from understanding.emergency import detect_emergency
 
-pytestmark = pytest.mark.skipif(not (DATA / "emergencies.yaml").exists(), reason="no independent emergency set")
 
 
 def test_every_independent_emergency_is_caught() -> None:

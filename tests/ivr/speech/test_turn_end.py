@@ -55,7 +55,6 @@ def test_policy_without_a_transcript_waits_for_one_then_falls_back_to_silence() 
     assert p.decide(1500, None, None).end
 
 
-@pytest.mark.skipif(not SmartTurn.available(), reason="scripts/setup-speech.sh extracts Smart Turn")
 def test_smart_turn_scores_audio_and_says_what_it_cost() -> None:
     model = SmartTurn()
     rng = np.random.default_rng(0)
