@@ -42,6 +42,7 @@ CONFIRM_OTHER = {"withdraw": "您是要撤销之前反映的问题吗？"}
 GREETING = re.compile(r"你好|您好|喂")
 HUMAN_CUE = re.compile(r"人工|真人|接线员|转客服|找客服|人工客服|转接")
 ADDRESS_WORDS = re.compile(r"[路街道巷号楼栋院村镇乡]|小区|门口|附近|旁边|对面|路口|大厦|广场|市场|学校|医院|公园")
+_PLAIN = re.compile(r"[\s，,。.、！!？?~…]+")
 PLACE_KINDS = ("district", "street", "road", "landmark")
 
 ParseFn = Callable[[str], Awaitable[Parse]]
@@ -155,6 +156,8 @@ class TurnPlanner:
         p, kb = await asyncio.gather(self.parse(text), self._probe(text))
         ranking = [(i, c) for i, c in p.ranking if i != "nlu_fallback"]
         intent = p.intent if p.intent != "nlu_fallback" else None
+        if intent in ("affirm", "deny") and read_yes_no(text) is None:
+            intent = None  # a yes/no reading of words that hold no yes or no (babble): not understood
         top, conf = (ranking[0] if ranking else (None, 0.0))
         entities = [e for e in p.entities if e.get("entity") in (*PLACE_KINDS, "ticket", "phone")]
         if intent is not None and intent.startswith("report_") and conf >= HIGH:
@@ -247,6 +250,9 @@ class TurnPlanner:
                 return await self._address(state, f"{d.name if d else ''}{pending.text}", slots)
             return self._repair(state, Expect.ADDRESS)
         if pending.kind == "correction":
+            if yes is True:  # "哪一项不对？" "都对，没错": the order stands as read back
+                state.pending = None
+                return Plan.to_bot(text, "affirm")
             return await self._correction(state, text, slots, bare_no_again=yes is False)
         # yes/no to: one reading, a KB offer, a category change
         if yes is True:
@@ -307,17 +313,18 @@ class TurnPlanner:
         if yes is True:
             return Plan.to_bot(text, "affirm")
         if yes is False or len(text) > 2:
-            planned = await self._correction(state, text, slots, bare_no_again=False)
-            if planned is not None:
-                return planned
+            return await self._correction(state, text, slots, bare_no_again=False, adds=yes is None)
         return self._repair(state, Expect.YES_NO)
 
     async def _correction(self, state: DialogueState, text: str, slots: dict[str, Any], *,
-                          bare_no_again: bool) -> Plan:
-        """"不对，是东河区" changes the part named and keeps the rest; a bare "不对" asks which part."""
+                          bare_no_again: bool, adds: bool = False) -> Plan:
+        """"不对，是东河区" changes the part named and keeps the rest; a bare "不对" asks which part. With `adds`
+        (the answer to the read-back was neither yes nor no), words that change no part are more about the
+        problem ("路灯一直不亮已经三天了"): they go into the description and the order is read back again."""
         content = re.sub(r"^(不对|不是|错了|说错了|不)[\s，,。.、]*(是|应该是|在)?", "", text).strip(" ，,。")
         changes: dict[str, Any] = {}
         said: list[str] = []
+        about_problem = False  # the words speak of the problem (its kind named, or read as a report)
         if content:
             entities, m = place_entities(content, self.gazetteer)
             if entities:
@@ -332,6 +339,8 @@ class TurnPlanner:
                 p = await self.parse(content)
                 if p.intent and p.intent.startswith("report_") and p.confidence >= 0.5:
                     cue = p.intent
+                about_problem = p.intent == "inform" and p.confidence >= 0.5
+            about_problem = about_problem or cue is not None
             if cue is not None and category_of_intent(cue) != slots.get("category"):
                 changes["category"] = category_of_intent(cue)
                 said.append(f"反映{self._spoken(cue)}方面的问题")
@@ -339,6 +348,12 @@ class TurnPlanner:
             state.pending = None
             return Plan(replies=[replies.corrected("，".join(s for s in said if s))], expect=Expect.YES_NO,
                         action="collecting", set_slots=changes, readback_after=True)
+        if adds:  # neither yes nor no: more about the problem, or no answer to the read-back at all
+            if not about_problem or len(_PLAIN.sub("", content)) < 5:
+                return self._repair(state, Expect.YES_NO)
+            description = "；".join(p for p in (str(slots.get("description") or ""), content) if p)
+            return Plan(replies=[replies.NOTED], expect=Expect.YES_NO, action="collecting",
+                        set_slots={"description": description[:500]}, readback_after=True)
         if state.pending is not None and state.pending.kind == "correction" and bare_no_again:
             return handoff_plan("confirmation_refused", slots.get("category"))
         if state.pending is None or state.pending.kind != "correction":

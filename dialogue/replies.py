@@ -64,6 +64,7 @@ def corrected(part: str) -> str:
     return f"好的，已改为{part}。"
 
 
+NOTED = "好的，这个情况我也记下了。"
 WHICH_PART = "请问哪一项不对？是地方、问题，还是电话号码？您直接说正确的就行。"
 
 

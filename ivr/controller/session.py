@@ -469,13 +469,14 @@ class CallSession:
         async def work() -> None:
             t0 = time.perf_counter()
             try:
-                text, confidence, _ = await (early or self.understanding.transcribe(utt.pcm16, expect=expect))
+                text, confidence, decode_ms = await (
+                    early or self.understanding.transcribe(utt.pcm16, expect=expect))
                 asr_ms = int((time.perf_counter() - t0) * 1000)  # what the turn waited for ASR
                 if text:
                     out, nlu_ms = await self.understanding.ask(self.info.call_id, text, self._first_caller())
-                    result = TurnResult(text, confidence, out, asr_ms, nlu_ms)
+                    result = TurnResult(text, confidence, out, asr_ms, nlu_ms, decode_ms)
                 else:
-                    result = TurnResult("", 0.0, None, asr_ms, 0)
+                    result = TurnResult("", 0.0, None, asr_ms, 0, decode_ms)
             except Exception:  # noqa: BLE001 - treated like a bot that is down
                 log.exception("understanding failed on call %s", self.info.call_id)
                 result = TurnResult("", 0.0, None, 0, 0)
@@ -494,10 +495,10 @@ class CallSession:
         async def work() -> None:
             try:
                 out, nlu_ms = await self.understanding.ask(self.info.call_id, text, caller)
-                result = TurnResult(text, 1.0, out, 0, nlu_ms)
+                result = TurnResult(text, 1.0, out, 0, nlu_ms, dtmf=dtmf)
             except Exception:  # noqa: BLE001
                 log.exception("bot failed on call %s", self.info.call_id)
-                result = TurnResult(text, 1.0, None, 0, 0)
+                result = TurnResult(text, 1.0, None, 0, 0, dtmf=dtmf)
             self.post(BotDone(token, (result, pressed)))
 
         self._spawn(work(), "ask", work=True)
@@ -590,10 +591,10 @@ class CallSession:
         r, out = p.result, p.result.bot
         first = ev.first_packet_at if ev else None
         turn_ms = int((first - p.speech_end) * 1000) if first else None
-        latency = {"asr": r.asr_ms, "nlu": r.nlu_ms, "tts": ev.tts_ms if ev else None, "turn": turn_ms,
+        latency = {"asr": r.asr_ms, "asr_decode": r.decode_ms, "nlu": r.nlu_ms, "tts": ev.tts_ms if ev else None, "turn": turn_ms,
                    "decided": int((p.decided_at - p.speech_end) * 1000)}
         metrics.observe_turn(latency)
-        fields = dict(transcript=r.transcript, confidence=(out.confidence if out else None),
+        fields = dict(transcript=r.transcript, dtmf=r.dtmf, confidence=(out.confidence if out else None),
                       intent=out.intent if out else None, action=(out.action if out else "no_match"),
                       category=out.category if out else None, reply=p.reply, latency_ms=latency)
         self._spawn(self._write_turn(fields), "turn")

@@ -242,8 +242,10 @@ class TurnResult:
     transcript: str
     confidence: float
     bot: TurnOut | None  # None: nothing recognised (the bot was not asked)
-    asr_ms: int
+    asr_ms: int  # what the turn waited for the transcript (0 when the look-ahead at the pause had it ready)
     nlu_ms: int
+    decode_ms: int = 0  # what decoding the transcript took, look-ahead or not
+    dtmf: str | None = None  # the key(s) the turn was made of, when keyed rather than said
 
 
 class Understanding:
@@ -267,9 +269,9 @@ class Understanding:
     async def understand(self, session_id: str, pcm16: bytes, caller: str | None) -> TurnResult:
         text, confidence, asr_ms = await self.transcribe(pcm16)
         if not text:
-            return TurnResult("", 0.0, None, asr_ms, 0)
+            return TurnResult("", 0.0, None, asr_ms, 0, asr_ms)
         out, nlu_ms = await self.ask(session_id, text, caller)
-        return TurnResult(text, confidence, out, asr_ms, nlu_ms)
+        return TurnResult(text, confidence, out, asr_ms, nlu_ms, asr_ms)
 
 
 class AudioOutput(Protocol):

@@ -143,7 +143,7 @@ async def test_human_on_request_and_on_anger(say) -> None:
 async def test_two_failures_then_a_person(say) -> None:
     first = await say("量子纠缠的波函数坍缩了吗")
     assert first["action"] == "fallback", first
-    second = await say("啊吧啊吧")
+    second = await say("叽里咕噜哇啦哇啦")  # babble, not a backchannel
     assert second["action"] == "human", second
     assert second["handoff"]["reason"] in ("kb_no_answer", "not_understood")
 

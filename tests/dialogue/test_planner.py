@@ -142,3 +142,34 @@ async def test_bare_no_twice_at_the_readback_hands_over() -> None:
                           pending=Pending("correction", "不对"))
     plan = await planner.plan(state, "不是", {"category": "road.damage"})
     assert plan.action == "human" and plan.handoff["reason"] == "confirmation_refused"
+
+
+async def test_more_about_the_problem_at_the_readback_is_added_and_read_back_again() -> None:
+    planner = TurnPlanner(reading(("inform", 0.6)))
+    slots = {"category": "lighting.streetlight", "address": "青山区人民路", "description": "人民路的路灯坏了"}
+    state = DialogueState(expect=Expect.YES_NO.value, requested_slot="phone_confirmed", slots=dict(slots))
+    plan = await planner.plan(state, "路灯一直不亮已经三天了", slots)
+    assert plan.forward is None and plan.readback_after and plan.expect is Expect.YES_NO
+    assert plan.set_slots == {"description": "人民路的路灯坏了；路灯一直不亮已经三天了"}
+
+
+async def test_which_part_answered_with_a_yes_confirms_the_order() -> None:
+    planner = TurnPlanner(reading(("affirm", 0.9)))
+    state = DialogueState(expect=Expect.FREE.value, requested_slot="phone_confirmed",
+                          pending=Pending("correction", "不对"))
+    plan = await planner.plan(state, "对的没错", {"category": "road.damage"})
+    assert plan.parse == {"intent": "affirm", "entities": []} and state.pending is None
+
+
+async def test_no_answer_to_the_readback_is_asked_again_with_the_keypad() -> None:
+    planner = TurnPlanner(reading(("chitchat", 0.7)))
+    state = DialogueState(expect=Expect.YES_NO.value, requested_slot="phone_confirmed")
+    plan = await planner.plan(state, "这个我得想一想", {"category": "road.damage", "address": "青山区人民路"})
+    assert plan.forward is None and plan.set_slots is None and plan.expect is Expect.YES_NO
+    assert "按" in plan.replies[0] and state.pending is None
+
+
+async def test_a_yes_no_reading_of_babble_is_not_understood() -> None:
+    planner = TurnPlanner(reading(("deny", 0.78)))
+    plan = await planner.plan(DialogueState(), "叽里咕噜哇啦哇啦", {})
+    assert plan.parse == {"intent": "nlu_fallback", "entities": []}

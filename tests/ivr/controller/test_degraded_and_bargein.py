@@ -54,7 +54,8 @@ async def test_bot_down_menu_then_zero_reaches_a_seat(
     assert record.answered_at is not None and record.ended_at is not None
     turn = record.turns[0]
     assert turn.action == "fallback" and turn.transcript
-    assert turn.latency_ms["asr"] > 0 and turn.latency_ms["turn"] is not None
+    # the wait for ASR is 0 when the look-ahead at the pause had the transcript ready; decoding always takes time
+    assert turn.latency_ms["asr_decode"] > 0 and turn.latency_ms["asr"] >= 0 and turn.latency_ms["turn"] is not None
     history = ctl.finished[call_id].history
     assert history[:4] == ["greeting", "listening", "thinking", "menu"]
     assert "transfer" in history and history[-1] == "ended"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -45,13 +46,13 @@ class AsrProbe:
     def attach(self, ctl: IvrController) -> None:
         transcribe = ctl.understanding.transcribe
 
-        async def watched(pcm16: bytes) -> tuple[str, float, int]:
+        async def watched(pcm16: bytes, **how: Any) -> tuple[str, float, int]:
             self.audio_s.append(len(pcm16) / 2 / SAMPLE_RATE)
             self.running += 1
             self.peak_running = max(self.peak_running, self.running)
             t0 = time.monotonic()
             try:
-                return await transcribe(pcm16)
+                return await transcribe(pcm16, **how)
             finally:
                 self.running -= 1
                 self.busy_s += time.monotonic() - t0

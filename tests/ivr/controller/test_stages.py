@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from ivr.controller.events import CallEvent, Pause, PlaybackDone, SpeechStart, Utterance
+from ivr.controller.events import CallEvent, Pause, PlaybackDone, SpeechLong, SpeechStart, Utterance
 from ivr.controller.stages import AudioInput, Speaker
 from ivr.media.rtp import RtpEndpoint
 from ivr.speech.audio import resample
@@ -31,8 +31,10 @@ async def test_audio_input_reports_speech_start_and_utterance(speech: Speech) ->
     await asyncio.sleep(0.2)
     task.cancel()
     kinds = [type(e) for e in events]
-    assert kinds == [SpeechStart, Pause, Utterance], kinds  # Pause: 240 ms into the final silence
-    pause, utt = events[1], events[2]
+    # SpeechLong: the sentence is longer than any backchannel; Pause: 240 ms into the final silence
+    assert kinds == [SpeechStart, SpeechLong, Pause, Utterance], kinds
+    assert isinstance(events[1], SpeechLong) and events[1].voiced_ms >= stage.long_speech_ms
+    pause, utt = events[2], events[3]
     assert isinstance(pause, Pause) and isinstance(utt, Utterance)
     assert utt.pause_id == pause.pause_id  # no speech after the pause: the speculative transcript holds
     assert abs(len(pause.pcm16) - len(utt.pcm16)) < 640 * 5
