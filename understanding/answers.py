@@ -3,6 +3,7 @@
 * :func:`read_yes_no`    what a caller said to a yes/no question ("您的联系电话是…，对吗？"). Strict: a negation
   always wins over a yes inside it ("不对", "不是", "对，不是这个" never confirm); a question back ("对不对？",
   "是吗？") is neither; a yes must be made of yes words (and fillers) only ("是东河区" is no bare yes).
+* :func:`rest_after_answer` what follows the no word ("不对，是东河区" → "是东河区").
 * :func:`is_backchannel` an utterance that carries no request (嗯, 啊这个, 好的, 喂, 在吗).
 * :func:`read_digits`    a phone or ticket number from spoken or written digits (幺三八…, 2026 1125 0042).
 * :func:`read_choice`    which of a few named options the caller picked ("第一个", "后面那个", its words).
@@ -57,6 +58,25 @@ def read_yes_no(text: str) -> bool | None:
     for filler in _YES_FILLERS:
         rest = rest.replace(filler, "")
     return True if rest and set(rest) == {"✓"} else None
+
+
+_ANSWER_HEAD = re.compile(
+    "^(?:" + "|".join(sorted({*NO_WORDS, "不太对", "说错了", "搞错了", "不用了", "不要了", "没有了", "不需要", "嗯", "嗯嗯", "啊", "呃", "额", "哦"},
+                             key=len, reverse=True)) + r")[\s，,。.！!、~…]*"
+)
+
+
+def rest_after_answer(text: str) -> str:
+    """What the caller said after the no word(s) that open the utterance ("不对，是东河区" → "是东河区",
+    "嗯不是不是，一三九的" → "一三九的"); "" when there is nothing else (or less than two characters)."""
+    t = text.strip()
+    while True:
+        m = _ANSWER_HEAD.match(t)
+        if m is None or not m.group():
+            break
+        t = t[m.end():]
+    t = t.strip(" ，,。.！!、")
+    return t if len(_PUNCT.sub("", t)) >= 2 else ""
 
 
 # -- backchannels ------------------------------------------------------------------------------------

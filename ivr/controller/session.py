@@ -403,6 +403,7 @@ class CallSession:
         if state not in (State.TRANSFER, State.GOODBYE):
             self.last_prompt = text
         self._go(state, self.t.prompt)
+        self.audio_in.listen_for(self.expect())  # a yes/no question keeps bursts as short as a bare "对"
         self.speaker.say(text, self.token)
 
     def menu(self, prompt: str) -> None:

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[CallEvent], None]
 SAMPLE_RATE = 16000
+#: A bare "对" or "嗯" on the telephone can be a 120 ms burst: when the bot asked a yes/no question, bursts this
+#: short are kept (elsewhere the VAD's own minimum drops clicks and coughs).
+SHORT_ANSWER_MIN_MS = 100
 
 
 def default_vad_config() -> VadConfig:
@@ -98,6 +101,7 @@ class AudioInput:
         self._text: dict[int, str] = {}  # pause id -> transcript of the utterance up to it
         self._audio: dict[int, float] = {}  # pause id -> Smart Turn P(finished)
         self._expect: str | None = None
+        self._min_speech_ms = self.vad.cfg.min_speech_ms
         self.decisions: deque[dict[str, Any]] = deque(maxlen=200)  # recent end-of-turn decisions (benchmarks)
 
     @property
@@ -111,6 +115,11 @@ class AudioInput:
         if pause_id == self._pause:
             self._text[pause_id] = text
             self._expect = expect
+
+    def listen_for(self, expect: Expect) -> None:
+        """What the bot just asked for: a yes/no question keeps bursts as short as a bare "对"."""
+        self._expect = expect.value
+        self.vad.cfg.min_speech_ms = SHORT_ANSWER_MIN_MS if expect is Expect.YES_NO else self._min_speech_ms
 
     def discard(self) -> None:
         """Forget the burst in progress (a backchannel over the bot's voice): no Utterance will come of it."""

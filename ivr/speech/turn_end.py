@@ -60,6 +60,8 @@ _ADDRESS_CLOSED = ("号", "号楼", "号院", "栋", "幢", "单元", "室", "�
 _NUMBER_CONTEXT = {"phone": ("电话", "手机", "号码", "联系方式"), "ticket": ("工单", "单号", "编号", "受理号")}
 _NUMBER_LENGTH = {"phone": (7, 8, 11, 12), "ticket": (12,)}
 _MOBILE_HEAD = "1一幺"
+# A bare "no" to a yes/no question is often the head of a correction ("不对，……是东河区"): not an end by itself.
+_NO_HEAD = ("不", "不对", "不是", "不对不对", "不是不是", "错了", "不太对", "说错了")
 _DIGIT_GAPS = re.compile(rf"(?<=[0-9{_CN_DIGITS}])[\s\-－,，、.。]+(?=[0-9{_CN_DIGITS}])")  # "138,0013,8001"
 
 
@@ -128,6 +130,8 @@ def text_completeness(text: str, expect: str | None = None) -> float:
     if not t:
         return 0.5
     asked = text.rstrip().endswith(("？", "?"))  # Whisper writes a question mark only after a whole question
+    if expect == "yes_no" and t in _NO_HEAD:
+        return 0.5  # the audio model, or a longer silence, decides whether a correction follows
     t = _digits_by_sound(t, expect)
     digits = _DIGIT_RUN.search(t)
     if digits is not None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from understanding.answers import NO_WORDS, YES_WORDS, is_backchannel, read_choice, read_digits, read_yes_no
+from understanding.answers import (
+    NO_WORDS, YES_WORDS, is_backchannel, read_choice, read_digits, read_yes_no, rest_after_answer,
+)
 
 
 @pytest.mark.parametrize("said", [*YES_WORDS, "对的，没错", "对对对", "嗯嗯", "是的是的", "好的谢谢", "对啊",
@@ -90,3 +92,11 @@ def test_choice_among_three_and_shared_words() -> None:
     assert read_choice("后面那个", options) == 2
     assert read_choice("停", options) is None  # shared by all: says nothing
     assert read_choice("第一个", []) is None
+
+
+@pytest.mark.parametrize(("said", "rest"), [
+    ("不对，是东河区", "是东河区"), ("嗯不是不是，一三九的", "一三九的"), ("不，是西城区人民路", "是西城区人民路"),
+    ("不对", ""), ("不是。", ""), ("没有", ""), ("不对不对，一三九零", "一三九零"), ("不用了谢谢", "谢谢"),
+])
+def test_rest_after_answer(said: str, rest: str) -> None:
+    assert rest_after_answer(said) == rest

@@ -7,11 +7,12 @@ import time
 
 import numpy as np
 
-from ivr.controller.events import CallEvent, Pause, PlaybackDone, SpeechLong, SpeechStart, Utterance
+from ivr.controller.events import CallEvent, Pause, PlaybackDone, SpeechDiscarded, SpeechLong, SpeechStart, Utterance
 from ivr.controller.stages import AudioInput, Speaker
 from ivr.media.rtp import RtpEndpoint
 from ivr.speech.audio import resample
 from tests.ivr.controller.conftest import Speech
+from understanding.expect import Expect
 
 
 async def test_audio_input_reports_speech_start_and_utterance(speech: Speech) -> None:
@@ -59,3 +60,32 @@ async def test_speaker_sends_paced_rtp_and_stops_at_once(speech: Speech) -> None
         assert len(done) == 1 and isinstance(done[0], PlaybackDone)
         assert done[0].token == 1 and not done[0].completed
         assert done[0].first_packet_at is not None and done[0].first_packet_at - t0 < 1.0
+
+
+async def test_a_yes_no_question_keeps_a_burst_as_short_as_a_bare_dui() -> None:
+    """A 160 ms burst is a click to the VAD, but after a yes/no question it is an answer (issue 13)."""
+    rng = np.random.default_rng(1)
+    t = np.arange(int(0.16 * 16000)) / 16000
+    burst = (np.sin(2 * np.pi * 180 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)) * 9000
+             + rng.standard_normal(len(t)) * 300).astype("<i2").tobytes()
+
+    async def heard(expect: Expect) -> list[type]:
+        audio = bytes(16000) + burst + bytes(48000)
+        frames = [audio[i:i + 640] for i in range(0, len(audio) - 639, 640)]
+        events: list[CallEvent] = []
+
+        async def read() -> bytes:
+            if not frames:
+                await asyncio.sleep(3600)
+            return frames.pop(0)
+
+        stage = AudioInput(read, events.append)
+        stage.listen_for(expect)
+        task = asyncio.create_task(stage.run())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        return [type(e) for e in events]
+
+    assert SpeechDiscarded in await heard(Expect.FREE)
+    yes_no = await heard(Expect.YES_NO)
+    assert Utterance in yes_no and SpeechDiscarded not in yes_no, yes_no

@@ -73,3 +73,14 @@ def test_homophones_of_digits_and_places_are_read_by_sound(text: str) -> None:
 def test_a_place_after_zai_without_a_number_or_landmark_is_still_being_given() -> None:
     assert text_completeness("我要反应路灯坏了,在清山区,闲名路等") <= TurnEndConfig().unfinished_text
     assert text_completeness("路灯坏了在和平区解放大道一百二十八号门口") >= TurnEndConfig().finished_text
+
+
+def test_a_bare_no_to_a_yes_no_question_leaves_the_line_open() -> None:
+    """"不对……是东河区": after a bare no the caller often corrects; the words alone do not end the turn."""
+    p = TurnEndPolicy()
+    for no in ("不对", "不是。", "不"):
+        assert text_completeness(no, expect="yes_no") == 0.5
+        assert not p.decide(400, no, 0.2, expect="yes_no").end
+        assert p.decide(1200, no, 0.2, expect="yes_no").end  # nobody corrects: the silence ends it
+    assert p.decide(220, "对", None, expect="yes_no").end  # a yes ends at once
+    assert p.decide(220, "不对", None).end  # to any other question a no is a whole answer
