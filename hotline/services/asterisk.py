@@ -343,6 +343,11 @@ class AsteriskService:
         for d in ("run/asterisk", "var/log/asterisk", "var/lib/asterisk", "var/spool/asterisk",
                   "var/cache/asterisk", "var/lib/asterisk/moh"):
             (self.chroot / d).mkdir(parents=True, exist_ok=True)
+        # The hold melody must be there when Asterisk starts: with no file res_musiconhold disables the class, and
+        # a later module reload does not bring it back (a fresh machine's first hold was silent).
+        from agent_handoff.media import ensure_hold_music
+
+        ensure_hold_music(self.chroot / "var/lib/asterisk/moh")
         for d in self.node.own_dirs() if self.node else ():
             (self.chroot / d.lstrip("/")).mkdir(parents=True, exist_ok=True)
 

@@ -85,8 +85,12 @@ class ValidateWorkOrderForm(FormValidationAction):
         if tracker.get_slot("address") is not None:
             return {}
         text = tracker.latest_message.get("text") or ""
-        spans = [(e["start"], e["end"]) for e in tracker.latest_message.get("entities") or []
-                 if e.get("entity") in PLACE_ENTITIES and "start" in e]
+        entities = tracker.latest_message.get("entities") or []
+        # The dialogue service's reading of the places by sound, written properly (dialogue/planner.py).
+        written = [e["value"] for e in entities if e.get("entity") == "address" and e.get("value")]
+        if written:
+            return {"address": str(written[0])}
+        spans = [(e["start"], e["end"]) for e in entities if e.get("entity") in PLACE_ENTITIES and "start" in e]
         if not spans:
             return {}
         return {"address": text[min(s for s, _ in spans):max(e for _, e in spans)]}

@@ -84,3 +84,17 @@ async def test_realistic_emergency_is_sent_on_in_the_first_turn(say) -> None:
     turn = await say("喂喂 快点 我爸刚才一下子倒在地上了 叫也叫不醒 好像没气了", caller=CALLER)
     assert turn["action"] == "emergency" and turn["handoff"]["priority"] == "emergency", turn
     assert "一二零" in spoken(turn)
+
+
+async def test_places_heard_as_homophones_are_not_asked_for_again(say, seeded: Container) -> None:
+    """The recogniser wrote 在青山区人民路 as "载清山区、人民路": the bot reads the places by sound and goes on to the
+    read-back with them instead of asking where."""
+    turn = await say("路灯坏了,载清山区、人民路、山号楼门口", caller=CALLER)
+    if turn["action"] == "clarify":
+        turn = await say("对")
+    assert turn["expect"] != "address", turn
+    turn = await fill_the_form(say, turn, {"address": "青山区人民路"})
+    assert turn["work_order"], turn
+    async with seeded.db.session() as session:
+        order = await session.scalar(select(WorkOrder).where(WorkOrder.ticket == turn["work_order"]["ticket"]))
+    assert order is not None and order.district_code == "qingshan" and "人民路" in order.address, order.address

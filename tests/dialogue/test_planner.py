@@ -173,3 +173,25 @@ async def test_a_yes_no_reading_of_babble_is_not_understood() -> None:
     planner = TurnPlanner(reading(("deny", 0.78)))
     plan = await planner.plan(DialogueState(), "叽里咕噜哇啦哇啦", {})
     assert plan.parse == {"intent": "nlu_fallback", "entities": []}
+
+
+async def test_places_the_classifier_missed_are_read_by_sound_in_a_report() -> None:
+    """"载清山区、人民路" is how the recogniser may write 在青山区人民路: the gazetteer reads it, and the address goes
+    to the bot written properly, so the bot need not ask where."""
+    planner = TurnPlanner(reading(("report_lighting_streetlight", 0.93)))
+    plan = await planner.plan(DialogueState(), "路灯坏了,载清山区、人民路、山号楼门口", {})
+    entities = plan.parse["entities"]
+    assert {"entity": "district", "value": "青山区"} in entities and {"entity": "road", "value": "人民路"} in entities
+    assert {"entity": "address", "value": "青山区人民路"} in entities
+    # what the classifier found stands when it names as many places (its spans keep the details: 三号楼门口)
+    found = [{"entity": "district", "value": "青山区", "start": 0, "end": 3},
+             {"entity": "road", "value": "人民路", "start": 3, "end": 6}]
+    planner = TurnPlanner(reading(("report_lighting_streetlight", 0.93), entities=found))
+    assert (await planner.plan(DialogueState(), "青山区人民路三号楼门口路灯坏了", {})).parse["entities"] == found
+
+
+async def test_a_place_the_classifier_made_up_gives_way_to_the_gazetteer() -> None:
+    bogus = [{"entity": "district", "value": "山区", "start": 7, "end": 9}]  # what DIET made of 载清山区
+    planner = TurnPlanner(reading(("report_lighting_streetlight", 0.93), entities=bogus))
+    entities = (await planner.plan(DialogueState(), "路灯坏了,载清山区、人民路、山号楼门口", {})).parse["entities"]
+    assert {"entity": "district", "value": "青山区"} in entities and bogus[0] not in entities

@@ -101,3 +101,14 @@ def test_stopping_one_node_leaves_the_chroot_mounted_for_another(
     assert not c.ari_ready()
     if not processes_in(c.chroot):  # the default node may be running for another test run: then they stay
         assert not _mounted(c.chroot / "proc") and not _mounted(c.chroot / "dev")
+
+
+def test_the_hold_melody_is_in_place_before_asterisk_starts(tmp_path: Path) -> None:
+    """res_musiconhold disables a class whose directory is empty at start, and a module reload does not revive it:
+    on a fresh machine the first hold was silent. install_config writes the melody first."""
+    svc = AsteriskService(chroot=tmp_path, ari_password="p")
+    svc.install_config()
+    melody = list((tmp_path / "var/lib/asterisk/moh").glob("*.wav"))
+    assert melody and melody[0].stat().st_size > 8000 * 2 * 5  # seconds of 8 kHz audio
+    moh = _values((tmp_path / "etc/asterisk/musiconhold.conf").read_text(), "default")
+    assert moh["directory"] == ["/var/lib/asterisk/moh"]

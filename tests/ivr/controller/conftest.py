@@ -30,6 +30,7 @@ from ivr.speech.base import REPO_ROOT, Recognizer, Synthesizer
 from ivr.testing.sip_caller import SipCall
 from ivr.testing.speech_check import clear_rendition
 from tests.conftest import make_settings, reset_database
+from understanding.expect import Expect
 
 DEAD_RASA = "http://127.0.0.1:9"  # nothing listens: the dialogue degrades at once
 IVR_REDIS_DB = 7
@@ -187,6 +188,50 @@ async def finished_record(container: Container, call_id: str) -> Call | None:
     record = await call_record(container, call_id)
     return record if record.outcome != CallOutcome.in_progress.value else None
 
+
+
+# ------------------------------------------------------------------------------------ a caller who answers
+REPORT = "青山区人民路上的路灯坏了，晚上一片漆黑"
+ANSWERS = {Expect.ADDRESS: "在青山区人民路和文化路路口", Expect.DESCRIPTION: "路灯一直不亮已经三天了",
+           Expect.PHONE: "一三八零零一三八零零六"}
+
+
+def session_of(ctl: IvrController, call_id: str):  # type: ignore[no-untyped-def]
+    return ctl.active[call_id].session if call_id in ctl.active else None
+
+
+async def say_pcm(call: SipCall, pcm: np.ndarray) -> None:
+    said = await call.play(pcm)
+    await until(lambda: call.first_audio_after(said), 30)
+    await wait_bot_silent(call, quiet=2.0, timeout=60)
+
+
+async def answer_until_filed(ctl: IvrController, call_id: str, call: SipCall, speech: Speech, *,
+                              at_readback: np.ndarray | None = None, turns: int = 10) -> str | None:
+    """Answer each question as a person would until the bot reads a ticket out; `at_readback` is said (once)
+    instead of a yes to the first read-back. Returns the ticket (None if the call went elsewhere)."""
+    yes_tries = 0
+    for _ in range(turns):
+        session = session_of(ctl, call_id)
+        if session is None or session.ticket or session.state.value not in ("listening", "speaking"):
+            break
+        expect = session.expect()
+        if expect is Expect.YES_NO:
+            if at_readback is not None and "确认" in (session.last_prompt or ""):
+                pcm, at_readback = at_readback, None
+                await say_pcm(call, pcm)
+                continue
+            yes_tries += 1
+            if yes_tries % 3 == 0:  # "正确请按1": a person who was not heard twice presses it
+                await call.send_dtmf("1")
+                await wait_bot_silent(call, quiet=2.0, timeout=60)
+                continue
+            await say_and_hear(call, speech, "对")
+            continue
+        yes_tries = 0
+        await say_and_hear(call, speech, ANSWERS.get(expect, ANSWERS[Expect.DESCRIPTION]))
+    session = session_of(ctl, call_id)
+    return session.ticket if session is not None else None
 
 
 # ------------------------------------------------------------------------------------ the real bot
