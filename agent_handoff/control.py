@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from agent_handoff.models import AgentState
 from agent_handoff.store import AgentLive, QueueEntry
-from hotline.errors import BadRequest, Conflict, NotFound
+from core.errors import BadRequest, Conflict, NotFound
 from ivr.ari import AriError
 from ivr.models import CallOutcome
 

@@ -22,7 +22,7 @@ import uvicorn  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from hotline.app import create_app  # noqa: E402
-from hotline.auth.models import Role, User  # noqa: E402
+from core.auth.models import Role, User  # noqa: E402
 from hotline.container import Container  # noqa: E402
 from hotline.migrate import upgrade  # noqa: E402
 from hotline.services.asterisk import AsteriskService  # noqa: E402

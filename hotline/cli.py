@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from config.settings import get_settings
-from hotline.logging import setup_logging
+from core.logging import setup_logging
 
 log = logging.getLogger("hotline")
 
@@ -104,7 +104,7 @@ def api_app():  # type: ignore[no-untyped-def]
 LOG_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask": {"()": "hotline.logging.MaskingFilter"}},
+    "filters": {"mask": {"()": "core.logging.MaskingFilter"}},
     "formatters": {"std": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "std", "filters": ["mask"]}},
     "root": {"handlers": ["stderr"], "level": "INFO"},

@@ -5,9 +5,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from hotline.auth.models import Role, User
-from hotline.deps import SessionDep, StaffUser
-from hotline.logging import mask_phone
+from core.auth.models import Role, User
+from core.deps import SessionDep, StaffUser
+from core.logging import mask_phone
 from ivr.calls import CallRecords
 from ivr.models import CallOutcome
 from ivr.schemas import CallOut, CallPage, CallSummary

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.db import Database, utcnow
-from hotline.errors import BadRequest, NotFound
+from core.db import Database, utcnow
+from core.errors import BadRequest, NotFound
 from ivr.models import Call, CallOutcome, Turn
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from hotline.errors import BadRequest
+from core.errors import BadRequest
 
 CSV_COLUMNS = [
     "key", "title", "category", "question", "alt_questions", "spoken_answer", "text_answer",

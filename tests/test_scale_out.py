@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from config.settings import Settings
-from hotline.auth.models import Role
+from core.auth.models import Role
 from hotline.container import Container
 from hotline.seed import seed_all
 from hotline.services.asterisk import SETUP_SCRIPT, AsteriskNode, AsteriskService

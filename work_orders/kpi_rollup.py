@@ -43,7 +43,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.db import Database, utcnow
+from core.db import Database, utcnow
 from work_orders.kpis import COUNTS, GROUP_COLUMNS, _counts
 from work_orders.models import (
     ROLLUP_COUNTS,

@@ -24,11 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from config.settings import Settings
-from hotline import audit
-from hotline.audit import AuditLog
-from hotline.db import Database, UTCDateTime, as_loaded, driver_fetch, utcnow
-from hotline.errors import BadRequest, Conflict, NotFound
-from hotline.logging import mask_phone
+from core import audit
+from core.audit import AuditLog
+from core.db import Database, UTCDateTime, as_loaded, driver_fetch, utcnow
+from core.errors import BadRequest, Conflict, NotFound
+from core.logging import mask_phone
 from work_orders import lifecycle
 from work_orders.models import (
     OPEN_STATUSES,

@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from hotline.tasks import cancel_and_wait
+from core.tasks import cancel_and_wait
 
 from .models import Event, parse_event
 

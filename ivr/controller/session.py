@@ -29,7 +29,7 @@ from typing import Any
 
 from dialogue import replies
 from dialogue.schemas import TurnOut
-from hotline.tasks import QueueTimeout, queue_get
+from core.tasks import QueueTimeout, queue_get
 from ivr.controller import metrics, prompts
 from ivr.controller.events import (
     BotDone, BurstHeard, CallEvent, Counters, Dtmf, Hangup, MaxDuration, PartialText, Pause, PlaybackDone, Shutdown,

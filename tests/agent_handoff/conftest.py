@@ -18,7 +18,7 @@ import pytest
 
 from agent_handoff.service import HandoffService
 from config.settings import Settings
-from hotline.auth.models import Role, User
+from core.auth.models import Role, User
 from hotline.container import Container
 from hotline.services.asterisk import SETUP_SCRIPT, AsteriskService
 from ivr.ari import AriClient, Event, StasisStart

@@ -8,15 +8,15 @@ import httpx
 import jwt
 
 from hotline.container import Container
-from hotline.logging import mask_phone
-from hotline.security import create_token, hash_password, verify_password
+from core.logging import mask_phone
+from core.security import create_token, hash_password, verify_password
 from tests.conftest import PASSWORD, login
 
 
 async def test_first_admin_created_and_password_hashed(client: httpx.AsyncClient, container: Container) -> None:
     from sqlalchemy import select
 
-    from hotline.auth.models import User
+    from core.auth.models import User
 
     async with container.db.session() as session:
         admin = await session.scalar(select(User).where(User.username == container.settings.admin_user))

@@ -12,7 +12,7 @@ import httpx
 from sqlalchemy import text
 
 from hotline.container import Container
-from hotline.db import Database
+from core.db import Database
 from tests.services import PG_HOST, PG_PORT
 
 

@@ -1,4 +1,4 @@
-"""Chinese text in form bodies is stored as sent (hotline/forms.py): raw UTF-8, percent-encoded UTF-8 and
+"""Chinese text in form bodies is stored as sent (core/forms.py): raw UTF-8, percent-encoded UTF-8 and
 `charset=utf-8` declared all mean the same text; bytes that are not UTF-8 are a 400 with a message, on every
 endpoint that reads a form (Open311 POST, the token endpoint, the KB import). Real app, real PostgreSQL."""
 
@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings as hypothesis_settings, stra
 from starlette.requests import Request
 
 from hotline.container import Container
-from hotline.forms import FormCharsetMiddleware, FormEncodingError, normalise_urlencoded
+from core.forms import FormCharsetMiddleware, FormEncodingError, normalise_urlencoded
 from work_orders.taxonomy import seed_work_orders
 
 FORM = "application/x-www-form-urlencoded"

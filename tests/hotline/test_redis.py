@@ -10,7 +10,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from hotline.redis import make_redis
+from core.redis import make_redis
 from tests.services import PrivateRedis
 
 

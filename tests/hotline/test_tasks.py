@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from hotline.tasks import QueueTimeout, cancel_and_wait, queue_get, wait_event
+from core.tasks import QueueTimeout, cancel_and_wait, queue_get, wait_event
 
 
 async def test_cancel_and_wait_stops_a_task_that_swallows_the_first_cancel() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from hotline.auth.models import Role
+from core.auth.models import Role
 from hotline.container import Container
 from ivr.testing.sip_caller import SipCaller
 from work_orders.taxonomy import seed_work_orders

@@ -131,12 +131,3 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
-
-def import_all_models() -> None:
-    """Import every domain's models so Base.metadata is complete (Alembic, tests)."""
-    import hotline.audit  # noqa: F401
-    import hotline.auth.models  # noqa: F401
-    import knowledge_base.models  # noqa: F401
-    import work_orders.models  # noqa: F401
-    import agent_handoff.models  # noqa: F401
-    import ivr.models  # noqa: F401

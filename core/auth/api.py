@@ -1,18 +1,26 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import select
 
-from hotline import audit
-from hotline.auth import service
-from hotline.auth.models import User
-from hotline.auth.schemas import Token, UserCreate, UserOut, UserUpdate
-from hotline.deps import AdminUser, ContainerDep, CurrentUser, SessionDep
+from core import audit
+from core.auth import service
+from core.auth.models import User
+from core.auth.schemas import Token, UserCreate, UserOut, UserUpdate
+from core.auth.service import AuthService
+from core.deps import AdminUser, CurrentUser, SessionDep, get_container
 
 router = APIRouter(tags=["auth"])
+
+
+class AuthWiring(Protocol):
+    auth: AuthService
+
+
+ContainerDep = Annotated[AuthWiring, Depends(get_container)]
 
 
 @router.post("/auth/token", response_model=Token)

@@ -4,7 +4,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hotline.auth.models import Role
+from core.auth.models import Role
 
 
 class Token(BaseModel):

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from hotline.db_errors import RETRY_AFTER_SECONDS, database_unavailable
+from core.db_errors import RETRY_AFTER_SECONDS, database_unavailable
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """A background job a package contributes; `hotline worker` runs each every `interval_seconds`."""
+
+    name: str
+    interval_seconds: float
+    run: Callable[[], Awaitable[object]]
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any] | None], timeout: float = 10.0) -> None:

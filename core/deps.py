@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.auth.models import Role, User
-from hotline.db import as_loaded, driver_fetch
-from hotline.errors import Forbidden, Unauthorized
-from hotline.security import decode_token
-
-if TYPE_CHECKING:
-    from hotline.container import Container
+from core.auth.models import Role, User
+from core.db import as_loaded, driver_fetch
+from core.errors import Forbidden, Unauthorized
+from core.security import decode_token
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 
 
-async def get_container(request: Request) -> "Container":
+async def get_container(request: Request) -> Any:
+    """The process's container (`hotline/container.py`, the top, which the floor does not import). A router names
+    the part of it that it uses as a Protocol: `Annotated[KbWiring, Depends(get_container)]`."""
     # A coroutine: FastAPI runs a plain-def dependency in a worker thread, a thread hop for every request.
     return request.app.state.container
-
-
-ContainerDep = Annotated["Container", Depends(get_container)]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
-from hotline import audit
-from hotline.auth.models import Role, User
-from hotline.auth.schemas import Token, UserCreate, UserUpdate
-from hotline.errors import Conflict, NotFound, TooManyRequests, Unauthorized
-from hotline.security import create_token, hash_password, verify_password
+from core import audit
+from core.auth.models import Role, User
+from core.auth.schemas import Token, UserCreate, UserUpdate
+from core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from core.security import create_token, hash_password, verify_password
 
 log = logging.getLogger(__name__)
 
