@@ -13,7 +13,7 @@ from agent_handoff.store import AgentLive, SeatStore
 from core.auth.models import User
 from core.db import Database, utcnow
 from core.errors import BadRequest, Conflict, NotFound
-from ivr.models import Call
+from telephony.models import Call
 
 log = logging.getLogger(__name__)
 

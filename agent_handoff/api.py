@@ -26,7 +26,7 @@ from core.deps import SessionDep, StaffUser, SupervisorUser, get_container
 from core.errors import BadRequest, NotFound
 from core.logging import mask_phone
 from core.security import decode_token
-from ivr.models import Call
+from telephony.models import Call
 
 if TYPE_CHECKING:
     from work_orders.service import WorkOrderService

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from agent_handoff.store import QueueEntry
 from core.db import Database
 from core.logging import mask_phone
-from ivr.models import Call, Turn
+from telephony.models import Call, Turn
 
 log = logging.getLogger(__name__)
 

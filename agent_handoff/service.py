@@ -47,9 +47,9 @@ from agent_handoff.store import AgentLive, QueueEntry, SeatStore
 from config.settings import Settings
 from core.db import Database, utcnow
 from core.errors import BadRequest, Conflict, NotFound
-from ivr.ari import AriClient, AriError, Event
-from ivr.calls import CallRecords
-from ivr.models import CallOutcome
+from telephony.ari import AriClient, AriError, Event
+from telephony.calls import CallRecords
+from telephony.models import CallOutcome
 
 log = logging.getLogger(__name__)
 WAITING = ("entering", "waiting")

@@ -14,7 +14,7 @@ from hotline.container import Container
 from core.errors import install_error_handlers
 from core.forms import FormCharsetMiddleware
 from dialogue.api import router as dialogue_router
-from ivr.api import router as calls_router
+from telephony.api import router as calls_router
 from knowledge_base.api import router as kb_router
 from work_orders import api as wo_api, open311, taxonomy_api
 from agent_handoff import api as seats_api

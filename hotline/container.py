@@ -17,7 +17,7 @@ from dialogue.planner import KbHit, KbProbe
 from dialogue.rasa_client import RasaClient
 from dialogue.service import DialogueService
 from knowledge_base.service import KnowledgeBaseService
-from ivr.calls import CallRecords
+from telephony.calls import CallRecords
 from work_orders.service import WorkOrderService
 from agent_handoff.service import HandoffService
 

@@ -11,4 +11,4 @@ def import_all_models() -> None:
     import knowledge_base.models  # noqa: F401
     import work_orders.models  # noqa: F401
     import agent_handoff.models  # noqa: F401
-    import ivr.models  # noqa: F401
+    import telephony.models  # noqa: F401

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from config.settings import VAR_DIR, Settings
-from ivr.ari import AriClient
+from telephony.ari import AriClient
 from ivr.controller.controller import IvrController, default_controller_id
 from ivr.controller.handover import Handover
 from ivr.controller.hotwords import load_hotwords

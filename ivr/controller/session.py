@@ -39,8 +39,8 @@ from ivr.controller.handover import Handover
 from ivr.controller.media import CallMedia
 from ivr.controller.stages import AudioInput, Speaker, TurnResult, Understanding
 from ivr.speech.barge_words import BargeWords
-from ivr.calls import CallRecords
-from ivr.models import CallOutcome
+from telephony.calls import CallRecords
+from telephony.models import CallOutcome
 from understanding.expect import Expect
 
 log = logging.getLogger(__name__)

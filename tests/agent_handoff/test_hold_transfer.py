@@ -13,7 +13,7 @@ import pytest
 
 from hotline.app import create_app
 from hotline.container import Container
-from ivr.models import Call
+from telephony.models import Call
 from ivr.testing.g711 import rms
 from ivr.testing.sip_caller import SipCall, SipCaller, SipPhone
 from tests.conftest import PASSWORD

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from agent_handoff.models import AgentState, AgentStateEvent
 from hotline.container import Container
-from ivr.models import Call
+from telephony.models import Call
 from ivr.testing.g711 import rms
 from ivr.testing.sip_caller import SipCaller, SipPhone
 

@@ -21,7 +21,7 @@ from hotline.app import create_app
 from core.auth.models import Role, User
 from hotline.container import Container
 from core.errors import BadRequest
-from ivr.models import Call
+from telephony.models import Call
 from tests.conftest import add_user, login
 
 UTC = dt.timezone.utc

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hotline.services.asterisk import SETUP_SCRIPT, AsteriskService
-from ivr.ari import AriClient, ChannelDtmfReceived, StasisStart, hand_back_orphans
+from telephony.ari import AriClient, ChannelDtmfReceived, StasisStart, hand_back_orphans
 from ivr.media.rtp import SLIN8_PT, SLIN16_PT, RtpEndpoint
 from ivr.testing.g711 import dominant_frequency, rms, tone
 from ivr.testing.sip_caller import SipCaller, SipPhone

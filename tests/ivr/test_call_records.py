@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from hotline.container import Container
-from ivr.models import CallOutcome
+from telephony.models import CallOutcome
 
 pytestmark = pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
 

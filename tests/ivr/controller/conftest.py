@@ -20,11 +20,11 @@ from dialogue.rasa_client import RasaClient
 from dialogue.service import DialogueService
 from hotline.container import Container
 from hotline.services.asterisk import AsteriskService
-from ivr.calls import CallRecords
+from telephony.calls import CallRecords
 from ivr.controller.controller import IvrController
 from ivr.controller.runner import build_controller, build_speech, prepare_speech
 from ivr.controller.session import CallTimeouts
-from ivr.models import Call, CallOutcome
+from telephony.models import Call, CallOutcome
 from ivr.speech.audio import resample
 from ivr.speech.base import REPO_ROOT, Recognizer, Synthesizer
 from ivr.testing.sip_caller import SipCall

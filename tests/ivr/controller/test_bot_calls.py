@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 
 from hotline.container import Container
-from ivr.calls import CallRecords
-from ivr.models import CallOutcome
+from telephony.calls import CallRecords
+from telephony.models import CallOutcome
 from ivr.speech.text_norm import normalize, read_ticket
 from ivr.testing.speech_check import over_the_phone
 from ivr.testing.sip_caller import SipCaller

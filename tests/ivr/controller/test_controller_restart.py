@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from hotline.container import Container
-from ivr.calls import CallRecords
-from ivr.models import CallOutcome
+from telephony.calls import CallRecords
+from telephony.models import CallOutcome
 from ivr.speech.base import REPO_ROOT
 from ivr.testing.sip_caller import SipCaller, SipPhone
 from tests.ivr.controller.conftest import DEAD_RASA, ControllerFactory, Speech, until

@@ -18,7 +18,7 @@ from hotline.container import Container
 from ivr.controller import prompts
 from ivr.controller.controller import IvrController
 from ivr.controller.stages import SAMPLE_RATE
-from ivr.models import CallOutcome
+from telephony.models import CallOutcome
 from ivr.speech.audio import resample
 from ivr.testing.hostile_media import babble, malformed_rtp, steady_noise, stutter
 from ivr.testing.process_meter import ProcessMeter

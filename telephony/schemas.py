@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ivr.models import CallOutcome
+from telephony.models import CallOutcome
 
 
 class TurnOut(BaseModel):

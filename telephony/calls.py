@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database, utcnow
 from core.errors import BadRequest, NotFound
-from ivr.models import Call, CallOutcome, Turn
+from telephony.models import Call, CallOutcome, Turn
 
 
 class CallRecords:

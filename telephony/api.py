@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from core.auth.models import Role, User
 from core.deps import SessionDep, StaffUser
 from core.logging import mask_phone
-from ivr.calls import CallRecords
-from ivr.models import CallOutcome
-from ivr.schemas import CallOut, CallPage, CallSummary
+from telephony.calls import CallRecords
+from telephony.models import CallOutcome
+from telephony.schemas import CallOut, CallPage, CallSummary
 
 router = APIRouter(prefix="/calls", tags=["calls"])
 
