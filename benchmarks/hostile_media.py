@@ -51,7 +51,7 @@ async def serve_controller() -> int:
     """The controller as `hotline ivr` builds it (settings from the environment), with long call timeouts."""
     from config.settings import get_settings
     from hotline.container import Container
-    from ivr.controller.runner import build_controller, build_speech, prepare_speech
+    from hotline.ivr_runner import build_controller, build_speech, prepare_speech
     from ivr.controller.session import CallTimeouts
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

