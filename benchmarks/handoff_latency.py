@@ -27,7 +27,7 @@ from hotline.container import Container  # noqa: E402
 from hotline.migrate import upgrade  # noqa: E402
 from hotline.services.asterisk import AsteriskService  # noqa: E402
 from telephony.ari import AriClient, Event  # noqa: E402
-from ivr.testing.sip_caller import SipCaller, SipPhone  # noqa: E402
+from tests.support.sip_caller import SipCaller, SipPhone  # noqa: E402
 from tests import services  # noqa: E402
 from tests.agent_handoff.conftest import seat_settings  # noqa: E402
 from tests.conftest import PASSWORD, add_user, make_settings, reset_database  # noqa: E402

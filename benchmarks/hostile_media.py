@@ -37,9 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.ivr_stack import DEAD_RASA, caller_speech, ivr_stack, wait_quiet  # noqa: E402
-from ivr.testing.hostile_media import babble, malformed_rtp, steady_noise, stutter  # noqa: E402
-from ivr.testing.process_meter import ProcessMeter  # noqa: E402
-from ivr.testing.sip_caller import SipCall, SipCaller  # noqa: E402
+from tests.support.hostile_media import babble, malformed_rtp, steady_noise, stutter  # noqa: E402
+from tests.support.process_meter import ProcessMeter  # noqa: E402
+from tests.support.sip_caller import SipCall, SipCaller  # noqa: E402
 
 QUESTION = "社保卡丢了怎么办"
 CROWD = ["青山区人民路上的路灯坏了，晚上一片漆黑", "请问办理居住证需要带哪些材料", "我想查询一下公积金的提取流程", "我要投诉小区噪音扰民"]

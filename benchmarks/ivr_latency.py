@@ -29,7 +29,7 @@ from benchmarks.host_info import host_line  # noqa: E402
 from benchmarks.ivr_stack import (  # noqa: E402
     caller_speech, cpu_seconds, ivr_stack, pct, stage_breakdown, wait_quiet,
 )
-from ivr.testing.sip_caller import SipCaller  # noqa: E402
+from tests.support.sip_caller import SipCaller  # noqa: E402
 
 SENTENCES = ["你好", "社保卡丢了怎么办", "请问办理居住证需要带哪些材料", "我想查询一下公积金的提取流程", "谢谢"]
 

@@ -27,8 +27,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ivr.testing.g711 import rms  # noqa: E402
-from ivr.testing.sip_caller import SipCall  # noqa: E402
+from tests.support.g711 import rms  # noqa: E402
+from tests.support.sip_caller import SipCall  # noqa: E402
 
 DEAD_RASA = "http://127.0.0.1:9"
 

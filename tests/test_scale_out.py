@@ -34,8 +34,8 @@ from core.auth.models import Role
 from hotline.container import Container
 from hotline.seed import seed_all
 from hotline.services.asterisk import SETUP_SCRIPT, AsteriskNode, AsteriskService
-from ivr.testing.g711 import rms
-from ivr.testing.sip_caller import SipCall, SipCaller, SipPhone
+from tests.support.g711 import rms
+from tests.support.sip_caller import SipCall, SipCaller, SipPhone
 from tests.conftest import PASSWORD, REPO_ROOT, add_user, make_settings, reset_database
 
 DEAD_RASA = "http://127.0.0.1:9"  # nothing listens: the dialogue degrades to the keypad menu at once

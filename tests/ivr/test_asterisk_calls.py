@@ -13,8 +13,8 @@ import pytest
 from hotline.services.asterisk import SETUP_SCRIPT, AsteriskService
 from telephony.ari import AriClient, ChannelDtmfReceived, StasisStart, hand_back_orphans
 from ivr.media.rtp import SLIN8_PT, SLIN16_PT, RtpEndpoint
-from ivr.testing.g711 import dominant_frequency, rms, tone
-from ivr.testing.sip_caller import SipCaller, SipPhone
+from tests.support.g711 import dominant_frequency, rms, tone
+from tests.support.sip_caller import SipCaller, SipPhone
 
 from .conftest import next_event
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from hotline.container import Container
 from hotline.seed import seed_kb
-from ivr.testing.sip_caller import SipCaller, SipPhone
+from tests.support.sip_caller import SipCaller, SipPhone
 from work_orders.models import WorkOrder
 from work_orders.schemas import WorkOrderCreate
 from work_orders.taxonomy import seed_work_orders

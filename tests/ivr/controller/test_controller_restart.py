@@ -17,7 +17,7 @@ from hotline.container import Container
 from telephony.calls import CallRecords
 from telephony.models import CallOutcome
 from ivr.speech.base import REPO_ROOT
-from ivr.testing.sip_caller import SipCaller, SipPhone
+from tests.support.sip_caller import SipCaller, SipPhone
 from tests.ivr.controller.conftest import DEAD_RASA, ControllerFactory, Speech, until
 
 

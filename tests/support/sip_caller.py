@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ivr.testing.g711 import alaw_decode, alaw_encode, rms, ulaw_decode, ulaw_encode
+from tests.support.g711 import alaw_decode, alaw_encode, rms, ulaw_decode, ulaw_encode
 
 log = logging.getLogger(__name__)
 

