@@ -126,7 +126,7 @@ class WorkOrderBase:
         order: WorkOrder | None = None
         if TICKET_RE.match(ref):
             order = await self.get_by_ticket(session, ref)
-        elif ref.isdigit() and len(ref) < 12:
+        elif ref.isascii() and ref.isdigit() and len(ref) < 12:  # "¹".isdigit() is True, int("¹") fails
             order = await session.get(WorkOrder, int(ref))
         if order is None or (role_of(actor) == "department" and order.department_code != actor.department_code):
             raise NotFound(f"work order {ref} not found")
