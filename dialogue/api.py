@@ -4,8 +4,8 @@ from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, Path
 
-from dialogue.schemas import SESSION_ID, EndOut, TurnIn, TurnOut
 from core.deps import StaffUser, get_container
+from dialogue.schemas import SESSION_ID, EndOut, TurnIn, TurnOut
 from dialogue.service import DialogueService
 
 router = APIRouter(prefix="/dialogue", tags=["dialogue"])

@@ -8,7 +8,6 @@ from core.deps import AdminUser, AnyStaffUser, SessionDep, get_container
 from core.errors import BadRequest
 from knowledge_base import io as kb_io
 from knowledge_base.models import EntryStatus, KbEntry, KbEntryVersion
-from knowledge_base.service import KnowledgeBaseService
 from knowledge_base.schemas import (
     EntryCreate,
     EntryOut,
@@ -18,6 +17,7 @@ from knowledge_base.schemas import (
     SearchResult,
     VersionOut,
 )
+from knowledge_base.service import KnowledgeBaseService
 
 router = APIRouter(prefix="/kb", tags=["knowledge base"])
 

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.deps import AnyStaffUser, SessionDep, StaffUser, SupervisorUser
 from core.errors import BadRequest, TooManyRequests
-from work_orders.deps import ContainerDep
 from work_orders import kpis
+from work_orders.deps import ContainerDep
 from work_orders.escalation import run_escalation
 from work_orders.models import Status, WorkOrder
 from work_orders.schemas import (

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import audit
 from config.settings import Settings
+from core import audit
 from core.db import Database, utcnow
 from core.errors import BadRequest, Conflict, NotFound
 from work_orders.models import Category, Department, District, RoutingRule
