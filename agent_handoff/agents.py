@@ -10,10 +10,10 @@ from sqlalchemy import update
 
 from agent_handoff.models import AgentState, AgentStateEvent
 from agent_handoff.store import AgentLive, SeatStore
-from hotline.auth.models import User
-from hotline.db import Database, utcnow
-from hotline.errors import BadRequest, Conflict, NotFound
-from ivr.models import Call
+from core.auth.models import User
+from core.db import Database, utcnow
+from core.errors import BadRequest, Conflict, NotFound
+from telephony.models import Call
 
 log = logging.getLogger(__name__)
 

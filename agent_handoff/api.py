@@ -6,29 +6,43 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import jwt
-from fastapi import APIRouter, Header, Query, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Header, Query, WebSocket, WebSocketDisconnect
 from sqlalchemy import select
 
 from agent_handoff.models import AgentState, CallbackRequest
+from agent_handoff.service import HandoffService
 from agent_handoff.schemas import (
     AgentOut, CallbackOut, CallStats, DepartmentLine, LoginIn, QueueEntryOut, QueueOut, SeatsOverview, StateIn,
     TransferIn, WrapUpIn,
 )
 from agent_handoff.stats import call_stats
 from agent_handoff.store import AgentLive, QueueEntry, SeatStore
-from hotline.auth.models import Role, User
-from hotline.deps import ContainerDep, SessionDep, StaffUser, SupervisorUser
-from hotline.errors import BadRequest, NotFound
-from hotline.logging import mask_phone
-from hotline.security import decode_token
-from ivr.models import Call
+from core.auth.models import Role, User
+from config.settings import Settings
+from core.deps import SessionDep, StaffUser, SupervisorUser, get_container
+from core.errors import BadRequest, NotFound
+from core.logging import mask_phone
+from core.security import decode_token
+from telephony.models import Call
+
+if TYPE_CHECKING:
+    from work_orders.service import WorkOrderService
 
 router = APIRouter(prefix="/agents", tags=["seats"])
 seats_router = APIRouter(prefix="/seats", tags=["seats"])
 stats_router = APIRouter(prefix="/stats", tags=["seats"])
+
+
+class HandoffWiring(Protocol):
+    settings: Settings
+    handoff: HandoffService
+    work_orders: WorkOrderService
+
+
+ContainerDep = Annotated[HandoffWiring, Depends(get_container)]
 
 
 def _ts(v: float) -> dt.datetime | None:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from agent_handoff.models import AgentState
 from agent_handoff.store import AgentLive, QueueEntry
-from hotline.errors import BadRequest, Conflict, NotFound
-from ivr.ari import AriError
-from ivr.models import CallOutcome
+from core.errors import BadRequest, Conflict, NotFound
+from telephony.ari import AriError
+from telephony.models import CallOutcome
 
 if TYPE_CHECKING:
     from agent_handoff.service import HandoffService

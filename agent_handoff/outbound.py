@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from agent_handoff import media
 from agent_handoff.models import PRIORITY_RANK, AgentState, CallbackRequest, CallbackStatus, Priority, SurveyAttempt
 from agent_handoff.store import QueueEntry
-from ivr.ari import AriError, Channel
-from ivr.models import CallOutcome
+from telephony.ari import AriError, Channel
+from telephony.models import CallOutcome
 from ivr.speech.text_norm import read_ticket
 
 if TYPE_CHECKING:

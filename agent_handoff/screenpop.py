@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 
 from agent_handoff.store import QueueEntry
-from hotline.db import Database
-from hotline.logging import mask_phone
-from ivr.models import Call, Turn
+from core.db import Database
+from core.logging import mask_phone
+from telephony.models import Call, Turn
 
 log = logging.getLogger(__name__)
 

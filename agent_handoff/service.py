@@ -42,14 +42,14 @@ from agent_handoff.agents import AgentService
 from agent_handoff.media import SoundLibrary
 from agent_handoff.models import AgentState, Priority
 from agent_handoff.screenpop import ScreenPop
-from hotline.tasks import cancel_and_wait, wait_event
+from core.tasks import cancel_and_wait, wait_event
 from agent_handoff.store import AgentLive, QueueEntry, SeatStore
 from config.settings import Settings
-from hotline.db import Database, utcnow
-from hotline.errors import BadRequest, Conflict, NotFound
-from ivr.ari import AriClient, AriError, Event
-from ivr.calls import CallRecords
-from ivr.models import CallOutcome
+from core.db import Database, utcnow
+from core.errors import BadRequest, Conflict, NotFound
+from telephony.ari import AriClient, AriError, Event
+from telephony.calls import CallRecords
+from telephony.models import CallOutcome
 
 log = logging.getLogger(__name__)
 WAITING = ("entering", "waiting")

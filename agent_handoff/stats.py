@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent_handoff.schemas import CallStats, StatsBucket
-from ivr.models import Call, CallOutcome
+from telephony.models import Call, CallOutcome
 
 REPEAT_WINDOW = dt.timedelta(days=7)
 

@@ -22,12 +22,12 @@ import uvicorn  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from hotline.app import create_app  # noqa: E402
-from hotline.auth.models import Role, User  # noqa: E402
+from core.auth.models import Role, User  # noqa: E402
 from hotline.container import Container  # noqa: E402
 from hotline.migrate import upgrade  # noqa: E402
 from hotline.services.asterisk import AsteriskService  # noqa: E402
-from ivr.ari import AriClient, Event  # noqa: E402
-from ivr.testing.sip_caller import SipCaller, SipPhone  # noqa: E402
+from telephony.ari import AriClient, Event  # noqa: E402
+from tests.support.sip_caller import SipCaller, SipPhone  # noqa: E402
 from tests import services  # noqa: E402
 from tests.agent_handoff.conftest import seat_settings  # noqa: E402
 from tests.conftest import PASSWORD, add_user, make_settings, reset_database  # noqa: E402

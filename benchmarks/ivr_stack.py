@@ -27,8 +27,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ivr.testing.g711 import rms  # noqa: E402
-from ivr.testing.sip_caller import SipCall  # noqa: E402
+from tests.support.g711 import rms  # noqa: E402
+from tests.support.sip_caller import SipCall  # noqa: E402
 
 DEAD_RASA = "http://127.0.0.1:9"
 
@@ -128,7 +128,7 @@ async def caller_speech(sentences: list[str]) -> dict[str, np.ndarray]:
 async def ivr_stack(rasa_url: str = "", redis_db: int = 8,
                     controller_cmd: list[str] | None = None, *, voice: bool = True) -> AsyncIterator[IvrStack]:
     """rasa_url: "" starts the Rasa + action servers; "dead" runs without a bot (keypad menu).
-    controller_cmd: how to run the controller (default `python -m ivr.controller`); it must log "serving app".
+    controller_cmd: how to run the controller (default `python -m hotline.cli ivr`); it must log "serving app".
     voice=False: the database and the bot only (no Asterisk, no controller, no pre-rendered prompts), for the
     same figures by text (`stack.controller` is None)."""
     from config.settings import Settings
@@ -137,7 +137,7 @@ async def ivr_stack(rasa_url: str = "", redis_db: int = 8,
     from hotline.seed import seed_all
     from hotline.services import rasa as rasa_svc
     from hotline.services.asterisk import AsteriskService, ensure_installed
-    from ivr.controller.runner import build_speech, prerender_kb_answers
+    from hotline.ivr_runner import build_speech, prerender_kb_answers
 
     ast = None
     if voice:
@@ -178,7 +178,7 @@ async def ivr_stack(rasa_url: str = "", redis_db: int = 8,
                        HOTLINE_SECRET_KEY=settings.secret_key, HOTLINE_ADMIN_PASSWORD="bench-password",
                        HOTLINE_ARI_PASSWORD=ast.ari_password, HOTLINE_RASA_URL=rasa_url)
             log = tmp / "controller.log"
-            ctl = subprocess.Popen(controller_cmd or [sys.executable, "-m", "ivr.controller"], cwd=REPO, env=env,
+            ctl = subprocess.Popen(controller_cmd or [sys.executable, "-m", "hotline.cli", "ivr"], cwd=REPO, env=env,
                                    start_new_session=True,
                                    stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
             deadline = time.monotonic() + 300  # models load first; the app may linger in Asterisk from earlier runs

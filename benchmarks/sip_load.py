@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.ivr_stack import caller_speech, cpu_seconds, ivr_stack, pct, rss_mb, stage_breakdown  # noqa: E402
-from ivr.testing.g711 import ulaw_encode  # noqa: E402
+from tests.support.g711 import ulaw_encode  # noqa: E402
 
 SCENARIO = REPO / "benchmarks" / "sipp" / "hotline_caller.xml"
 QUESTIONS = ["社保卡丢了怎么办", "请问办理居住证需要带哪些材料"]

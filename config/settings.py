@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     ari_user: str = "hotline"
     ari_password: str = ""
     ari_app: str = "hotline"
+    # The IVR controller: a call still with the bot after this long goes to a person (CallTimeouts.max_call).
+    ivr_max_call_seconds: float = Field(default=600.0, gt=0)
     # Scale-out: the Asterisk node `ari_url` belongs to (its systemname; "" = the single default node). A call is
     # pinned to the node whose Asterisk holds its channel; the controller and seats runtime of that node handle it.
     node: str = ""

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 
+from core.deps import StaffUser, get_container
 from dialogue.schemas import SESSION_ID, EndOut, TurnIn, TurnOut
-from hotline.deps import ContainerDep, StaffUser
+from dialogue.service import DialogueService
 
 router = APIRouter(prefix="/dialogue", tags=["dialogue"])
+
+
+class DialogueWiring(Protocol):
+    dialogue: DialogueService
+
+
+ContainerDep = Annotated[DialogueWiring, Depends(get_container)]
 SessionId = Annotated[str, Path(pattern=SESSION_ID, description="one conversation, e.g. the call id")]
 
 

@@ -25,7 +25,7 @@ from dialogue.planner import KbProbe, Plan, TurnPlanner
 from dialogue.rasa_client import BotUnavailable, RasaClient
 from dialogue.schemas import Handoff, TurnIn, TurnOut, WorkOrderRef
 from dialogue.state import DialogueState, DialogueStates
-from hotline.logging import mask_phone
+from core.logging import mask_phone
 from understanding.categories import category_of_intent, load_categories
 from understanding.emergency import detect_emergency
 from understanding.expect import SLOT_EXPECTS, Expect

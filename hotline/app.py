@@ -9,12 +9,12 @@ from fastapi import FastAPI
 
 from config.settings import Settings, get_settings
 from hotline import health, web
-from hotline.auth.api import router as auth_router
+from core.auth.api import router as auth_router
 from hotline.container import Container
-from hotline.errors import install_error_handlers
-from hotline.forms import FormCharsetMiddleware
+from core.errors import install_error_handlers
+from core.forms import FormCharsetMiddleware
 from dialogue.api import router as dialogue_router
-from ivr.api import router as calls_router
+from telephony.api import router as calls_router
 from knowledge_base.api import router as kb_router
 from work_orders import api as wo_api, open311, taxonomy_api
 from agent_handoff import api as seats_api
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     if container is not None:
         app.state.container = container
     install_error_handlers(app)
-    app.add_middleware(FormCharsetMiddleware)  # form fields read as UTF-8 (hotline/forms.py)
+    app.add_middleware(FormCharsetMiddleware)  # form fields read as UTF-8 (core/forms.py)
     app.add_middleware(health.MetricsMiddleware)
 
     # Each router straight under the app, busiest first: FastAPI matches a request against the routes in order,

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from config.settings import get_settings
-from hotline.logging import setup_logging
+from core.logging import setup_logging
 
 log = logging.getLogger("hotline")
 
@@ -104,7 +104,7 @@ def api_app():  # type: ignore[no-untyped-def]
 LOG_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"mask": {"()": "hotline.logging.MaskingFilter"}},
+    "filters": {"mask": {"()": "core.logging.MaskingFilter"}},
     "formatters": {"std": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "std", "filters": ["mask"]}},
     "root": {"handlers": ["stderr"], "level": "INFO"},
@@ -134,6 +134,12 @@ def cmd_worker(_: argparse.Namespace) -> int:
 
     asyncio.run(run_workers(get_settings()))
     return 0
+
+
+def cmd_ivr(args: argparse.Namespace) -> int:
+    from hotline.ivr_runner import run_ivr
+
+    return asyncio.run(run_ivr(get_settings(), start_asterisk=args.start_asterisk, lazy_models=args.lazy_models))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -166,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="background jobs (escalation, callbacks)").set_defaults(func=cmd_worker)
 
+    ivr = sub.add_parser("ivr", help="the IVR call controller (answers 12345 through Asterisk ARI)")
+    ivr.add_argument("--start-asterisk", action="store_true",
+                     help="start the dev Asterisk (chroot) if it is not running")
+    ivr.add_argument("--lazy-models", action="store_true",
+                     help="load the speech models on first use, not at start-up")
+    ivr.set_defaults(func=cmd_ivr)
+
     edge = sub.add_parser("edge", help="Asterisk nodes b, c, ... behind the Kamailio SIP edge on 127.0.0.1:5080 "
                                        "(with `hotline run` for the API and the bot; docs/scaling.md)")
     edge.add_argument("--nodes", type=int, default=2, help="how many Asterisk nodes (2-8, default 2)")
@@ -194,9 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list:  # type: ignore[type-arg]
     """Sub-commands contributed by the domain packages (chat, …)."""
     from dialogue.cli import add_commands as dialogue_commands
-    from ivr.cli import add_commands as ivr_commands
 
-    return [dialogue_commands, ivr_commands]
+    return [dialogue_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

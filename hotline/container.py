@@ -5,22 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
 from config.settings import Settings
-from hotline.auth.service import AuthService, LoginLimiter
-from hotline.db import Database
-from hotline.redis import make_redis
-
-if TYPE_CHECKING:
-    from hotline.workers import PeriodicJob
+from core.auth.service import AuthService, LoginLimiter
+from core.db import Database
+from core.redis import make_redis
+from core.tasks import PeriodicJob
 from dialogue.planner import KbHit, KbProbe
 from dialogue.rasa_client import RasaClient
 from dialogue.service import DialogueService
 from knowledge_base.service import KnowledgeBaseService
-from ivr.calls import CallRecords
+from telephony.calls import CallRecords
 from work_orders.service import WorkOrderService
 from agent_handoff.service import HandoffService
 
@@ -71,8 +68,7 @@ class Container:
             calls=CallRecords(db),
         )
 
-    def periodic_jobs(self) -> list["PeriodicJob"]:
-        from hotline.workers import PeriodicJob
+    def periodic_jobs(self) -> list[PeriodicJob]:
         from work_orders import kpi_rollup
         from work_orders.escalation import run_escalation
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -13,10 +14,12 @@ from sqlalchemy import text
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hotline.deps import ContainerDep
-from hotline.redis import redis_ok
+from core.deps import get_container
+from core.redis import redis_ok
+from hotline.container import Container
 
 router = APIRouter(tags=["health"])
+ContainerDep = Annotated[Container, Depends(get_container)]
 
 REQUESTS = Counter("hotline_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("hotline_http_request_seconds", "HTTP request latency", ["method", "route"])

@@ -26,7 +26,7 @@ from hotline.app import create_app
 from hotline.container import Container
 from hotline.services import actions, rasa
 from hotline.workers import run_jobs
-from ivr.controller.runner import IvrStartup, ivr_service
+from hotline.ivr_runner import IvrStartup, ivr_service
 
 log = logging.getLogger(__name__)
 

@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from config.settings import Settings
+from core.tasks import PeriodicJob
 from hotline.container import Container
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PeriodicJob:
-    name: str
-    interval_seconds: float
-    run: Callable[[], Awaitable[object]]
 
 
 async def _loop(job: PeriodicJob) -> None:

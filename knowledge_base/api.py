@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
 
-from hotline.deps import AdminUser, AnyStaffUser, ContainerDep, SessionDep
-from hotline.errors import BadRequest
+from core.deps import AdminUser, AnyStaffUser, SessionDep, get_container
+from core.errors import BadRequest
 from knowledge_base import io as kb_io
 from knowledge_base.models import EntryStatus, KbEntry, KbEntryVersion
 from knowledge_base.schemas import (
@@ -17,8 +17,16 @@ from knowledge_base.schemas import (
     SearchResult,
     VersionOut,
 )
+from knowledge_base.service import KnowledgeBaseService
 
 router = APIRouter(prefix="/kb", tags=["knowledge base"])
+
+
+class KbWiring(Protocol):
+    kb: KnowledgeBaseService
+
+
+ContainerDep = Annotated[KbWiring, Depends(get_container)]
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from hotline.errors import BadRequest
+from core.errors import BadRequest
 
 CSV_COLUMNS = [
     "key", "title", "category", "question", "alt_questions", "spoken_answer", "text_answer",
@@ -35,9 +35,12 @@ def parse(content: bytes, fmt: str) -> list[Any]:
         rows = data
     elif fmt == "csv":
         reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or "key" not in reader.fieldnames:
-            raise BadRequest(f"CSV needs a header row with at least: {', '.join(CSV_COLUMNS[:6])}")
-        rows = [_csv_row(r) for r in reader]
+        try:
+            if not reader.fieldnames or "key" not in reader.fieldnames:
+                raise BadRequest(f"CSV needs a header row with at least: {', '.join(CSV_COLUMNS[:6])}")
+            rows = [_csv_row(r) for r in reader]
+        except csv.Error as exc:  # e.g. a bare carriage return inside an unquoted field
+            raise BadRequest(f"not valid CSV: {exc}") from None
     else:
         raise BadRequest("format must be yaml or csv")
     if len(rows) > MAX_ROWS:

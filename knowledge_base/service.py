@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from config.settings import Settings
-from hotline import audit
-from hotline.db import Database, utcnow
-from hotline.errors import Conflict, NotFound
+from core import audit
+from core.db import Database, utcnow
+from core.errors import Conflict, NotFound
 from knowledge_base.models import CONTENT_FIELDS, EntryStatus, KbEntry, KbEntryVersion
 from knowledge_base.schemas import EntryCreate, EntryUpdate, ImportReport, ImportRowError, SearchHit, SearchResult
 from knowledge_base.caller_text import prepare

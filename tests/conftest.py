@@ -14,11 +14,12 @@ from sqlalchemy import delete, inspect, text
 
 from config.settings import Settings
 from hotline.app import create_app
-from hotline.auth.models import Role, User
+from core.auth.models import Role, User
 from hotline.container import Container
-from hotline.db import Base, Database, import_all_models
+from core.db import Base, Database
+from hotline.models import import_all_models
 from hotline.migrate import upgrade
-from hotline.security import hash_password
+from core.security import hash_password
 from tests import services
 
 if TYPE_CHECKING:

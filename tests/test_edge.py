@@ -34,8 +34,8 @@ from hotline.container import Container
 from hotline.seed import seed_all
 from hotline.services.edge import EdgeStack
 from hotline.services.kamailio import CONFIG, EdgeError, EdgeNode, KamailioEdge
-from ivr.testing.g711 import ulaw_encode
-from ivr.testing.sip_caller import SipCall, SipCaller
+from tests.support.g711 import ulaw_encode
+from tests.support.sip_caller import SipCall, SipCaller
 from tests.conftest import REPO_ROOT, make_settings, reset_database
 from tests.test_scale_out import http_ok, process_env
 

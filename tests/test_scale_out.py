@@ -30,12 +30,12 @@ import numpy as np
 import pytest
 
 from config.settings import Settings
-from hotline.auth.models import Role
+from core.auth.models import Role
 from hotline.container import Container
 from hotline.seed import seed_all
 from hotline.services.asterisk import SETUP_SCRIPT, AsteriskNode, AsteriskService
-from ivr.testing.g711 import rms
-from ivr.testing.sip_caller import SipCall, SipCaller, SipPhone
+from tests.support.g711 import rms
+from tests.support.sip_caller import SipCall, SipCaller, SipPhone
 from tests.conftest import PASSWORD, REPO_ROOT, add_user, make_settings, reset_database
 
 DEAD_RASA = "http://127.0.0.1:9"  # nothing listens: the dialogue degrades to the keypad menu at once
@@ -179,7 +179,7 @@ async def cluster(pg_url: str, redis_url: str, asterisk_nodes: dict[str, Asteris
     for name, node in NODES.items():
         env = process_env(settings, HOTLINE_NODE=name, HOTLINE_ARI_URL=node.ari_url)
         workers[name] = spawn(f"worker-{name}", ["-m", "hotline.cli", "worker"], env, logs)
-        controllers[name] = spawn(f"controller-{name}", ["-m", "ivr.controller", "--lazy-models"], env, logs)
+        controllers[name] = spawn(f"controller-{name}", ["-m", "hotline.cli", "ivr", "--lazy-models"], env, logs)
         processes += [workers[name], controllers[name]]
     apis = []
     for i in (1, 2):

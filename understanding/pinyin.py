@@ -38,9 +38,11 @@ INITIAL_ONLY = 0.2  # only the initial in common (都/灯): enough only inside a
 @lru_cache(maxsize=512)
 def syllables(text: str) -> tuple[str | None, ...]:
     """One toneless syllable per character of `text` (context decides heteronyms: 银行 → yin hang)."""
-    out = lazy_pinyin(text, errors=lambda s: [None] * len(s), v_to_u=False)
+    # Characters without a reading come back as "" (pypinyin passes what `errors` returns through its tone
+    # styling, which fails on None: a rare Han character such as 𪄇 made every search with it a 500).
+    out = lazy_pinyin(text, errors=lambda s: [""] * len(s), v_to_u=False)
     if len(out) != len(text):  # never seen; fall back to one character at a time
-        out = [lazy_pinyin(c, errors=lambda s: [None])[0] for c in text]
+        out = [lazy_pinyin(c, errors=lambda s: [""])[0] for c in text]
     return tuple(s if s and s.isascii() and s.isalpha() else None for s in out)
 
 

@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Path, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.deps import AnyStaffUser, ContainerDep, SessionDep, StaffUser, SupervisorUser
-from hotline.errors import BadRequest, TooManyRequests
+from core.deps import AnyStaffUser, SessionDep, StaffUser, SupervisorUser
+from core.errors import BadRequest, TooManyRequests
 from work_orders import kpis
+from work_orders.deps import ContainerDep
 from work_orders.escalation import run_escalation
 from work_orders.models import Status, WorkOrder
 from work_orders.schemas import (

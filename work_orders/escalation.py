@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from hotline import audit
+from core import audit
 from work_orders.models import Status, Urgency, WorkOrder
 from work_orders.service import OPEN_VALUES, SYSTEM, WorkOrderService
 from work_orders.views import RESPONSE_PENDING

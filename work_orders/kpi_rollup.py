@@ -43,8 +43,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.db import Database, utcnow
-from work_orders.kpis import COUNTS, GROUP_COLUMNS, _counts
+from core.db import Database, utcnow
+from work_orders.kpi_common import COUNTS, GROUP_COLUMNS, count_columns
 from work_orders.models import (
     ROLLUP_COUNTS,
     KpiDaily,
@@ -66,7 +66,8 @@ ADVISORY_LOCK = 0x12345_4B5049  # serializes compact/rebuild across processes (P
 COMPACT_INTERVAL_SECONDS = 60.0
 
 # One order's contribution, as predicates over work_orders (merged orders contribute nothing). The triggers in
-# migration 0005 compute the same from OLD/NEW rows; kpis._counts is the reference these must agree with.
+# migration 0005 compute the same from OLD/NEW rows; kpi_common.count_columns (the reference query's counts) is
+# what these must agree with.
 _DONE = (Status.resolved.value, Status.closed.value)
 _SATISFIED = (Satisfaction.satisfied.value, Satisfaction.basically_satisfied.value)
 ROW_FLAGS: dict[str, Any] = {
@@ -255,7 +256,7 @@ async def count_rows(
     edges = [(x, y) for x, y in ((start, a), (b, end)) if x < y]
     if edges:
         raw = select(*keyed(GROUP_COLUMNS[group_by] if group_by else None,
-                            [col.label(c) for col, c in zip(_counts(now), COUNTS)]))
+                            [col.label(c) for col, c in zip(count_columns(now), COUNTS)]))
         raw = raw.where(or_(*((W.created_at >= x) & (W.created_at < y) for x, y in edges)),
                         W.status != Status.merged.value)
         parts.append(raw.group_by(GROUP_COLUMNS[group_by]) if group_by else raw)

@@ -14,18 +14,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from work_orders.models import Satisfaction, Status, WorkOrder
+from work_orders.kpi_common import COUNTS, GROUP_COLUMNS, W, count_columns
+from work_orders.models import Status
 from work_orders.routing import Taxonomy
 
-W = WorkOrder
-GROUP_COLUMNS = {"department": W.department_code, "category": W.category_code, "district": W.district_code}
-COUNTS = (
-    "orders", "dispatched", "response_due", "responded_on_time", "resolved", "resolved_on_time",
-    "completion_base", "completed", "returned", "rated", "solved", "satisfied", "repeat",
-)
 RATES = {  # name: (numerator, denominator)
     "response_rate": ("responded_on_time", "response_due"),
     "resolution_rate": ("solved", "rated"),
@@ -36,29 +31,6 @@ RATES = {  # name: (numerator, denominator)
     "repeat_call_rate": ("repeat", "orders"),
 }
 ContainmentSource = Callable[[AsyncSession, dt.datetime, dt.datetime], Awaitable[float | None]]
-
-
-def _counts(now: dt.datetime) -> list[Any]:
-    dispatched = W.dispatched_at.is_not(None)
-    done = (Status.resolved.value, Status.closed.value)
-    return [
-        func.count(),
-        func.count().filter(dispatched),
-        func.count().filter(dispatched & (W.accepted_at.is_not(None) | (
-            (W.response_due <= now) & (W.status != Status.withdrawn.value)))),
-        func.count().filter(W.accepted_at.is_not(None) & (W.accepted_at <= W.response_due)),
-        func.count().filter(W.resolved_at.is_not(None)),
-        func.count().filter(W.resolved_at.is_not(None) & (W.resolved_at <= W.resolution_due)),
-        func.count().filter(W.status != Status.withdrawn.value),
-        func.count().filter(W.status.in_(done)),
-        func.count().filter(W.return_count > 0),
-        func.count().filter(W.satisfaction.is_not(None)),
-        func.count().filter(W.solved.is_(True)),
-        func.count().filter(
-            W.satisfaction.in_([Satisfaction.satisfied.value, Satisfaction.basically_satisfied.value])
-        ),
-        func.count().filter(W.urge_count > 0),
-    ]
 
 
 def rates(counts: dict[str, int]) -> dict[str, float | None]:
@@ -72,7 +44,7 @@ async def raw_rows(
 ) -> list[Any]:
     """The reference query: rows of ([key,] *COUNTS) over orders created in [start, end)."""
     key = GROUP_COLUMNS[group_by] if group_by else None
-    cols = _counts(now)
+    cols = count_columns(now)
     q = select(*([key] if key is not None else []), *cols).where(
         W.created_at >= start, W.created_at < end, W.status != Status.merged.value
     )

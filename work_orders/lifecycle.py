@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hotline.errors import Conflict, Forbidden
+from core.errors import Conflict, Forbidden
 from work_orders.models import Status
 
 S = Status

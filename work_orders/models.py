@@ -12,7 +12,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hotline.db import Base, UTCDateTime, utcnow
+from core.db import Base, UTCDateTime, utcnow
 
 
 class Status(str, enum.Enum):
@@ -31,6 +31,7 @@ class Status(str, enum.Enum):
 OPEN_STATUSES = frozenset(
     {Status.created, Status.dispatched, Status.accepted, Status.in_progress, Status.returned, Status.reopened}
 )
+OPEN_VALUES = [s.value for s in OPEN_STATUSES]
 STATUS_LABELS = {
     Status.created: "已受理",
     Status.dispatched: "已派单",
@@ -138,7 +139,7 @@ class WorkOrder(Base):
     __table_args__ = (
         Index("ix_work_orders_status_due", "status", "resolution_due"),
         Index("ix_work_orders_phone_created", "caller_phone", "created_at"),
-        # Intake: the hotspot master candidates (service._candidates)
+        # Intake: the hotspot master candidates (intake._candidates)
         Index("ix_work_orders_hotspot", "category_code", "place", "created_at",
               postgresql_where=text("master_id IS NULL AND place IS NOT NULL"),
               sqlite_where=text("master_id IS NULL AND place IS NOT NULL")),

@@ -22,12 +22,13 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlalchemy import select
 
-from hotline import audit
-from hotline.auth.models import User
-from hotline.deps import AdminUser, ContainerDep, SessionDep
-from hotline.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, Unauthorized
-from hotline.logging import mask_phone
-from hotline.security import decode_token
+from core import audit
+from core.auth.models import User
+from core.deps import AdminUser, SessionDep
+from core.errors import BadRequest, Conflict, DomainError, Forbidden, NotFound, Unauthorized
+from core.logging import mask_phone
+from core.security import decode_token
+from work_orders.deps import ContainerDep
 from work_orders.models import OPEN_STATUSES, IntakeKey, Status, WorkOrder
 from work_orders.routing import Taxonomy
 from work_orders.schemas import WorkOrderCreate

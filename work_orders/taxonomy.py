@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline import audit
-from hotline.db import utcnow
-from hotline.errors import BadRequest, Conflict, NotFound
+from config.settings import Settings
+from core import audit
+from core.db import Database, utcnow
+from core.errors import BadRequest, Conflict, NotFound
 from work_orders.models import Category, Department, District, RoutingRule
 from work_orders.schemas import CategoryIn, DepartmentIn, DistrictIn, RuleIn, RuleUpdate
 from work_orders.service import SYSTEM, WorkOrderService
-
-if TYPE_CHECKING:
-    from hotline.container import Container
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +163,15 @@ async def seed_city(session: AsyncSession, path: Path) -> dict[str, int]:
     return counts
 
 
-async def seed_work_orders(container: "Container") -> dict[str, int]:
+class SeedWiring(Protocol):
+    """The part of the process's container (`hotline/container.py`) the seeder uses."""
+
+    settings: Settings
+    db: Database
+    work_orders: WorkOrderService
+
+
+async def seed_work_orders(container: SeedWiring) -> dict[str, int]:
     async with container.db.session() as session:
         counts = await seed_city(session, container.settings.city_seed_file)
     container.work_orders.taxonomy.invalidate()

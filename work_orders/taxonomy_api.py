@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from hotline.deps import AdminUser, AnyStaffUser, ContainerDep, SessionDep, StaffUser
+from core.deps import AdminUser, AnyStaffUser, SessionDep, StaffUser
+from work_orders.deps import ContainerDep
 from work_orders.schemas import (
     CategoryIn,
     CategoryOut,

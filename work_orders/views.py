@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from hotline.logging import mask_phone
+from core.logging import mask_phone
 from work_orders import lifecycle
 from work_orders.models import STATUS_LABELS, Status, WorkOrder, WorkOrderEvent
 from work_orders.routing import Taxonomy

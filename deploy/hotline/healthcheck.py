@@ -29,8 +29,8 @@ def _get(url: str, auth: tuple[str, str] | None = None) -> int:
 async def _worker_ok() -> bool:
     from sqlalchemy import text
 
-    from hotline.db import Database
-    from hotline.redis import make_redis
+    from core.db import Database
+    from core.redis import make_redis
 
     settings = get_settings()
     db, redis = Database(settings.effective_database_url), make_redis(settings.redis_url)

@@ -6,7 +6,8 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from hotline.db import Base, import_all_models
+from core.db import Base
+from hotline.models import import_all_models
 
 import_all_models()
 target_metadata = Base.metadata

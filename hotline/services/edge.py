@@ -106,7 +106,7 @@ class EdgeStack:
                            HOTLINE_ARI_USER=self.ari_user, HOTLINE_ARI_PASSWORD=self.ari_password)
                 self.children[f"worker-{name}"] = self._spawn(f"worker-{name}", ["-m", "hotline.cli", "worker"], env)
                 self.children[f"controller-{name}"] = self._spawn(
-                    f"controller-{name}", ["-m", "ivr.controller", "--lazy-models"], env)
+                    f"controller-{name}", ["-m", "hotline.cli", "ivr", "--lazy-models"], env)
             say("IVR controllers and seats runtimes ...")
             deadline = time.monotonic() + timeout
             for name in self.nodes:

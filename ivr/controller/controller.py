@@ -24,8 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ivr.ari import AriClient, Channel, Event, hand_back_orphans
-from ivr.calls import CallRecords
+from telephony.ari import AriClient, Channel, Event, hand_back_orphans
+from telephony.calls import CallRecords
 from ivr.controller import metrics, prompts
 from ivr.controller.events import CallEvent, Dtmf, Hangup, Shutdown
 from ivr.controller.handover import ARI_ERRORS, Handover
@@ -33,7 +33,7 @@ from ivr.controller.live import LiveCalls
 from ivr.controller.media import CallMedia
 from ivr.controller.session import ASTERISK_GONE, CallInfo, CallSession, CallTimeouts
 from ivr.controller.stages import Speaker, Understanding
-from ivr.models import CallOutcome
+from telephony.models import CallOutcome
 from ivr.speech.base import Synthesizer
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from ivr.ari import AriClient, AriError
+from telephony.ari import AriClient, AriError
 
 log = logging.getLogger(__name__)
 ARI_ERRORS = (AriError, httpx.HTTPError, OSError)

@@ -8,7 +8,7 @@ import re
 
 from sqlalchemy import select
 
-from hotline.db import Database
+from core.db import Database
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from ivr.ari import AriClient, AriError
+from telephony.ari import AriClient, AriError
 from ivr.media.rtp import RtpEndpoint
 
 log = logging.getLogger(__name__)

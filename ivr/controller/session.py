@@ -14,8 +14,8 @@
     GOODBYE ─prompt done─▶ hang up ─▶ ENDED;   caller hangs up anywhere ─▶ ENDED
     max call length ─▶ TRANSFER;  every state has a timeout (CallTimeouts) with a way out.
 
-Inputs arrive on one queue (events.py); stage work (ASR + bot, TTS) runs as tasks that post their
-results back, tagged with a token so a stale result (after barge-in, say) is ignored.
+Inputs arrive on one queue (events.py); stage work (ASR + bot: turn_jobs.py; TTS: stages.py) runs as tasks
+that post their results back, tagged with a token so a stale result (after barge-in, say) is ignored.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import asyncio
 import enum
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dialogue import replies
 from dialogue.schemas import TurnOut
-from hotline.tasks import QueueTimeout, queue_get
+from core.tasks import QueueTimeout, queue_get
 from ivr.controller import metrics, prompts
 from ivr.controller.events import (
     BotDone, BurstHeard, CallEvent, Counters, Dtmf, Hangup, MaxDuration, PartialText, Pause, PlaybackDone, Shutdown,
@@ -38,9 +38,10 @@ from ivr.controller.events import (
 from ivr.controller.handover import Handover
 from ivr.controller.media import CallMedia
 from ivr.controller.stages import AudioInput, Speaker, TurnResult, Understanding
-from ivr.speech.barge_words import BargeWords
-from ivr.calls import CallRecords
-from ivr.models import CallOutcome
+from ivr.controller.turn_jobs import TurnJobs
+from ivr.controller.turn_record import PendingTurn, turn_fields
+from telephony.calls import CallRecords
+from telephony.models import CallOutcome
 from understanding.expect import Expect
 
 log = logging.getLogger(__name__)
@@ -88,17 +89,6 @@ class CallInfo:
     controller_id: str = ""
 
 
-@dataclass
-class PendingTurn:
-    """A bot turn whose reply is playing: written to the call record once we know its latencies."""
-
-    result: TurnResult
-    speech_end: float
-    reply: str
-    token: int = 0  # the playback that speaks the reply
-    decided_at: float = field(default_factory=time.monotonic)  # the bot's answer was in
-
-
 class CallSession:
     def __init__(self, info: CallInfo, *, media: CallMedia, understanding: Understanding, speaker_factory: Any,
                  calls: CallRecords, handover: Handover, timeouts: CallTimeouts = CallTimeouts(),
@@ -131,13 +121,12 @@ class CallSession:
         self.end_reason: str | None = None  # why the channel went away (events.Hangup.reason)
         self._tasks: set[asyncio.Task[Any]] = set()  # record writes: awaited at the end
         self._work: set[asyncio.Task[Any]] = set()  # audio input, timers, ASR/bot: cancelled at the end
-        self._caller_sent = False
-        self._spec: tuple[int, asyncio.Future[tuple[str, float, int]]] | None = None  # speculative ASR
-        self._spec_next: Pause | None = None  # a pause that came while a speculation ran: transcribed after it
-        self._specs_running = 0
         self.hold_since: float | None = None  # the bot's voice is paused: the caller made a sound over it
         self._burst: Pause | None = None  # that sound, once it paused (being classified)
         self.digits = ""  # a number being keyed in (the bot asked for a phone or ticket number)
+        # understanding work (speculative ASR, ASR + bot, keyed text to the bot, barge-in words) as tasks
+        self.jobs = TurnJobs(info.call_id, info.caller, understanding=understanding, audio_in=self.audio_in,
+                             post=self.post, spawn=self._spawn, work=self._work)
 
     # ================================================================== plumbing
     def post(self, ev: CallEvent) -> None:
@@ -219,7 +208,7 @@ class CallSession:
             if self._holding():
                 self._classify_burst(ev)
             elif s in SPEECH_ACCEPTED or s is State.MENU:
-                self._speculate(ev)
+                self.jobs.speculate(ev, self.expect())
             return
         if isinstance(ev, PartialText):
             self.audio_in.partial(ev.pause_id, ev.text, self.expect().value)
@@ -231,7 +220,7 @@ class CallSession:
                 if v is None or v.interrupt:
                     burst = self._burst
                     self._barge_in(f"word {v.word}" if v else "unclassified")
-                    self._speculate(burst)  # the turn-end policy judges the words of the interruption
+                    self.jobs.speculate(burst, self.expect())  # the turn-end policy judges the interruption's words
                 else:
                     self._resume(f"backchannel {v.word} {v.score}")
             return
@@ -296,21 +285,9 @@ class CallSession:
         self._go(State.LISTENING, self.t.utterance)
 
     def _classify_burst(self, ev: Pause) -> None:
-        """A short burst over the bot paused: backchannel or interruption? (ivr.speech.barge_words)"""
+        """A short burst over the bot paused: backchannel or interruption? (a BurstHeard tells)"""
         self._burst = ev
-        words = BargeWords.for_recognizer(self.understanding.recognizer)
-        if words is None:
-            self.post(BurstHeard(ev.pause_id, None))
-            return
-
-        def done(task: asyncio.Future[Any]) -> None:
-            ok = not task.cancelled() and task.exception() is None
-            self.post(BurstHeard(ev.pause_id, task.result() if ok else None))
-
-        task = asyncio.ensure_future(words.classify(ev.pcm16))
-        self._work.add(task)
-        task.add_done_callback(self._work.discard)
-        task.add_done_callback(done)
+        self.jobs.classify_burst(ev)
 
     # ------------------------------------------------------------------ keypad (any time)
     def expect(self) -> Expect:
@@ -431,84 +408,17 @@ class CallSession:
         elif nxt is State.ENDED:
             await self._hang_up()
 
-    # ------------------------------------------------------------------ understanding
-    def _speculate(self, ev: Pause) -> None:
-        """Transcribe what the caller has said so far while waiting to know the utterance has ended. One at a
-        time: on talk without end (a crowd, a television) pauses come faster than long audio is decoded, and
-        look-aheads would pile up behind each other, each longer than the last."""
-        if self._spec is not None and not self._spec[1].done() and (
-                self._specs_running >= 2 or self._spec[0] == self.audio_in.current_pause):
-            self._spec_next = ev  # the latest pause only: transcribed when this one is done
-            return
-        # (a running one whose pause the caller has talked past is of no use: this one starts beside it, two at most)
-        task = asyncio.ensure_future(self.understanding.transcribe(ev.pcm16, expect=self.expect()))
-        self._specs_running += 1
-        self._work.add(task)
-        task.add_done_callback(self._work.discard)
-        task.add_done_callback(lambda t, pause_id=ev.pause_id: self._speculated(pause_id, t))
-        self._spec = (ev.pause_id, task)
-
-    def _speculated(self, pause_id: int, task: asyncio.Future[tuple[str, float, int]]) -> None:
-        """A speculative transcript is in: the end-of-turn policy judges it; a pause that waited is next."""
-        self._specs_running -= 1
-        if not task.cancelled() and task.exception() is None:
-            self.post(PartialText(pause_id, task.result()[0]))
-        nxt, self._spec_next = self._spec_next, None
-        if nxt is not None and nxt.pause_id > pause_id:
-            self.post(nxt)
-
+    # ------------------------------------------------------------------ understanding (turn_jobs.py does the work)
     def _think(self, utt: Utterance) -> None:
         self.token += 1
-        token = self.token
         self._go(State.THINKING, self.t.thinking)
-        spec, self._spec = self._spec, None
-        expect = self.expect()
-        early = spec[1] if spec is not None and utt.pause_id == spec[0] else None
-        if spec is not None and early is None:
-            spec[1].cancel()  # the caller went on after that pause: its transcript is of no use
-
-        async def work() -> None:
-            t0 = time.perf_counter()
-            try:
-                text, confidence, decode_ms = await (
-                    early or self.understanding.transcribe(utt.pcm16, expect=expect))
-                asr_ms = int((time.perf_counter() - t0) * 1000)  # what the turn waited for ASR
-                if text:
-                    out, nlu_ms = await self.understanding.ask(self.info.call_id, text, self._first_caller())
-                    result = TurnResult(text, confidence, out, asr_ms, nlu_ms, decode_ms)
-                else:
-                    result = TurnResult("", 0.0, None, asr_ms, 0, decode_ms)
-            except Exception:  # noqa: BLE001 - treated like a bot that is down
-                log.exception("understanding failed on call %s", self.info.call_id)
-                result = TurnResult("", 0.0, None, 0, 0)
-            self.post(BotDone(token, (result, utt.speech_end)))
-
-        self._spawn(work(), "understand", work=True)
+        self.jobs.think(utt, self.token, self.expect())
 
     def _ask_bot_text(self, text: str, dtmf: str | None = None) -> None:
         """A keypad choice sent to the bot as the sentence it stands for."""
         self.token += 1
-        token = self.token
         self._go(State.THINKING, self.t.thinking)
-        caller = self._first_caller()
-        pressed = time.monotonic()
-
-        async def work() -> None:
-            try:
-                out, nlu_ms = await self.understanding.ask(self.info.call_id, text, caller)
-                result = TurnResult(text, 1.0, out, 0, nlu_ms, dtmf=dtmf)
-            except Exception:  # noqa: BLE001
-                log.exception("bot failed on call %s", self.info.call_id)
-                result = TurnResult(text, 1.0, None, 0, 0, dtmf=dtmf)
-            self.post(BotDone(token, (result, pressed)))
-
-        self._spawn(work(), "ask", work=True)
-
-    def _first_caller(self) -> str | None:
-        if self._caller_sent:
-            return None
-        self._caller_sent = True
-        return self.info.caller
+        self.jobs.ask(text, self.token, dtmf)
 
     async def _decide(self, payload: tuple[TurnResult, float]) -> None:
         """The bot's decision → what the caller hears next and where the call goes."""
@@ -589,15 +499,8 @@ class CallSession:
         p, self.pending = self.pending, None
         if p is None:
             return
-        r, out = p.result, p.result.bot
-        first = ev.first_packet_at if ev else None
-        turn_ms = int((first - p.speech_end) * 1000) if first else None
-        latency = {"asr": r.asr_ms, "asr_decode": r.decode_ms, "nlu": r.nlu_ms, "tts": ev.tts_ms if ev else None, "turn": turn_ms,
-                   "decided": int((p.decided_at - p.speech_end) * 1000)}
-        metrics.observe_turn(latency)
-        fields = dict(transcript=r.transcript, dtmf=r.dtmf, confidence=(out.confidence if out else None),
-                      intent=out.intent if out else None, action=(out.action if out else "no_match"),
-                      category=out.category if out else None, reply=p.reply, latency_ms=latency)
+        fields = turn_fields(p, ev)
+        metrics.observe_turn(fields["latency_ms"])
         self._spawn(self._write_turn(fields), "turn")
 
     async def _write_turn(self, fields: dict[str, Any]) -> None:

@@ -103,6 +103,9 @@ class Synthesizer(abc.ABC):
         """Identifies the voice/model/text rules; used as part of cache keys."""
         return self.name
 
+    async def load(self) -> None:  # noqa: B027 - optional
+        """Load the model now instead of at the first sentence (an engine with a model overrides this)."""
+
     @abc.abstractmethod
     async def synthesize(self, text: str) -> Audio:
         """Render ``text`` (Mandarin) to PCM16 at :attr:`sample_rate`."""

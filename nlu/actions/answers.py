@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from hotline import audit
+from core import audit
 from nlu.actions.outage import retried, when_database_down
 from nlu.actions.runtime import BOT, decision, handoff, runtime
 

@@ -13,7 +13,7 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from hotline.errors import DomainError
+from core.errors import DomainError
 from nlu.actions.outage import retried, when_database_down
 from nlu.actions.runtime import BOT, decision, handoff, runtime
 from work_orders.models import STATUS_LABELS, Status, WorkOrder

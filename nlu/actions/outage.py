@@ -8,7 +8,7 @@ Two pieces, used by every action that touches the database:
 - `retried(op)` runs `op` again after brief pauses while the database is unreachable. Only for what may safely
   run twice: reads, and writes under an idempotency key (the work order). A plain write (urge, withdraw, an audit
   record) is tried once: its answer may be lost after it committed.
-- `@when_database_down(...)` on an action's `run`: a "database unreachable" error (hotline/db_errors.py) from
+- `@when_database_down(...)` on an action's `run`: a "database unreachable" error (core/db_errors.py) from
   anywhere in the action drops whatever the action had already said this turn and answers with the apology and
   the hand-over instead. Any other error still propagates.
 """
@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from hotline.db_errors import database_unavailable
+from core.db_errors import database_unavailable
 from nlu.actions.runtime import decision, handoff
 
 log = logging.getLogger(__name__)

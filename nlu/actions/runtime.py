@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.settings import Settings, get_settings
-from hotline.db import Database, import_all_models
+from core.db import Database
 from knowledge_base.service import KnowledgeBaseService
 from work_orders.service import SystemActor, WorkOrderService
 
@@ -26,12 +26,20 @@ _runtime: Runtime | None = None
 _lock = asyncio.Lock()
 
 
+def _import_models() -> None:
+    """The tables the KB and work-order services write, and those their foreign keys point at (users)."""
+    import core.audit  # noqa: F401
+    import core.auth.models  # noqa: F401
+    import knowledge_base.models  # noqa: F401
+    import work_orders.models  # noqa: F401
+
+
 async def runtime() -> Runtime:
     global _runtime
     if _runtime is None:
         async with _lock:
             if _runtime is None:
-                import_all_models()  # foreign keys (e.g. audit_log → users) need every table's metadata
+                _import_models()  # foreign keys (e.g. audit_log → users) need those tables' metadata
                 settings = get_settings()
                 db = Database(settings.effective_database_url)
                 _runtime = Runtime(settings, db, KnowledgeBaseService(db, settings), WorkOrderService(db, settings))

@@ -18,10 +18,10 @@ import pytest
 
 from agent_handoff.service import HandoffService
 from config.settings import Settings
-from hotline.auth.models import Role, User
+from core.auth.models import Role, User
 from hotline.container import Container
 from hotline.services.asterisk import SETUP_SCRIPT, AsteriskService
-from ivr.ari import AriClient, Event, StasisStart
+from telephony.ari import AriClient, Event, StasisStart
 from tests.conftest import add_user, make_settings, reset_database
 
 CITIZEN_PORT = 5090

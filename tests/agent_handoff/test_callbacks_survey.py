@@ -11,8 +11,8 @@ from sqlalchemy import select
 from agent_handoff.models import CallbackRequest, SurveyAttempt
 from agent_handoff.outbound import in_quiet_hours
 from hotline.container import Container
-from ivr.models import Call
-from ivr.testing.sip_caller import SipCaller, SipPhone
+from telephony.models import Call
+from tests.support.sip_caller import SipCaller, SipPhone
 from work_orders.models import CallbackTask, WorkOrder
 from work_orders.schemas import WorkOrderCreate
 from work_orders.service import SYSTEM

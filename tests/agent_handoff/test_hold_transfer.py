@@ -13,9 +13,9 @@ import pytest
 
 from hotline.app import create_app
 from hotline.container import Container
-from ivr.models import Call
-from ivr.testing.g711 import rms
-from ivr.testing.sip_caller import SipCall, SipCaller, SipPhone
+from telephony.models import Call
+from tests.support.g711 import rms
+from tests.support.sip_caller import SipCall, SipCaller, SipPhone
 from tests.conftest import PASSWORD
 from work_orders.taxonomy import seed_work_orders
 

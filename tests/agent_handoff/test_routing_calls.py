@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from agent_handoff.models import AgentState, AgentStateEvent
 from hotline.container import Container
-from ivr.models import Call
-from ivr.testing.g711 import rms
-from ivr.testing.sip_caller import SipCaller, SipPhone
+from telephony.models import Call
+from tests.support.g711 import rms
+from tests.support.sip_caller import SipCaller, SipPhone
 
 from .conftest import Bot, Handover, add_agent, until
 

@@ -18,10 +18,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from agent_handoff.agents import parse_skills
 from agent_handoff.models import AgentState, AgentStateEvent
 from hotline.app import create_app
-from hotline.auth.models import Role, User
+from core.auth.models import Role, User
 from hotline.container import Container
-from hotline.errors import BadRequest
-from ivr.models import Call
+from core.errors import BadRequest
+from telephony.models import Call
 from tests.conftest import add_user, login
 
 UTC = dt.timezone.utc

@@ -142,7 +142,7 @@ def test_api_fuzz(fuzz_schema: Any, admin_headers: dict[str, str]) -> None:
 
 
 # Regressions of what the fuzzer found: values PostgreSQL refuses and date arithmetic overflowing on request
-# values were 500s; hotline/errors.py now answers 422 with a message.
+# values were 500s; core/errors.py now answers 422 with a message.
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("GET", "/v1/kb/entries/39091366192789976611475952066625536", None),      # id beyond int32
     ("DELETE", "/v1/intake-keys/1382928953900381503488", None),

@@ -26,7 +26,7 @@ import pytest
 
 from hotline.services.asterisk import AsteriskService
 from hotline.services.rasa import free_port
-from ivr.testing.sip_caller import SipCaller
+from tests.support.sip_caller import SipCaller
 from tests import services
 from tests.conftest import PASSWORD, RASA_LOCK_TEST_DB, RASA_TRACKER_TEST_DB, REPO_ROOT, prepare_database
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hotline.services.asterisk import SETUP_SCRIPT, AsteriskService
-from ivr.ari import AriClient, Event
+from telephony.ari import AriClient, Event
 
 REPO = Path(__file__).resolve().parents[2]
 

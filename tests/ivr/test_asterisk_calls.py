@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from hotline.services.asterisk import SETUP_SCRIPT, AsteriskService
-from ivr.ari import AriClient, ChannelDtmfReceived, StasisStart, hand_back_orphans
+from telephony.ari import AriClient, ChannelDtmfReceived, StasisStart, hand_back_orphans
 from ivr.media.rtp import SLIN8_PT, SLIN16_PT, RtpEndpoint
-from ivr.testing.g711 import dominant_frequency, rms, tone
-from ivr.testing.sip_caller import SipCaller, SipPhone
+from tests.support.g711 import dominant_frequency, rms, tone
+from tests.support.sip_caller import SipCaller, SipPhone
 
 from .conftest import next_event
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from ivr.media.rtp import SLIN8_PT, SLIN16_PT, RtpEndpoint, RtpPacket
-from ivr.testing.g711 import alaw_decode, alaw_encode, dominant_frequency, tone, ulaw_decode, ulaw_encode
+from tests.support.g711 import alaw_decode, alaw_encode, dominant_frequency, tone, ulaw_decode, ulaw_encode
 
 
 def _frame(i: int, spf: int = 320) -> bytes:

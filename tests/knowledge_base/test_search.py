@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -70,3 +71,13 @@ async def test_drafts_are_not_searchable(seeded: Container) -> None:
     for draft in drafts:
         result = await seeded.kb.search(draft.question, None, limit=10)
         assert draft.id not in [h.id for h in result.hits]
+
+
+async def test_search_with_a_character_without_a_reading(client: httpx.AsyncClient, headers: dict,
+                                                         seeded: Container) -> None:
+    """A question with a rare Han character (no pinyin reading) is searched like any other: 200, not a 500
+    (found by tests/hotline/test_api_fuzz.py)."""
+    for q in ("𪄇", "^¯(𪄇\x8d", "社保卡𪄇丢了"):
+        r = await client.get("/v1/kb/search", params={"q": q}, headers=headers["agent"])
+        assert r.status_code == 200, (q, r.text)
+    assert (await client.get("/v1/kb/search", params={"q": "社保卡𪄇丢了"}, headers=headers["agent"])).json()["hits"]

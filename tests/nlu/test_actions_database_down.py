@@ -25,8 +25,8 @@ from sqlalchemy import select
 
 from dialogue.schemas import Handoff, TurnOut
 from dialogue.service import DialogueService
-from hotline.audit import AuditLog
-from hotline.db import Database
+from core.audit import AuditLog
+from core.db import Database
 from hotline.services import actions
 from tests.conftest import REPO_ROOT, prepare_database
 from tests.pg_proxy import CommitCutProxy

@@ -103,3 +103,11 @@ def test_a_small_lexicon_and_exact_homophones_first() -> None:
     assert [(f.heard, f.term.text, f.score) for f in fixes] == [("公鸡金", "公积金", 1.0), ("供单", "工单", 1.0)]
     assert lex.correct("工单").fixes == ()  # already right
     assert PinyinLexicon(["卡"]).terms == {}  # one syllable: never a term
+
+
+def test_characters_without_a_reading() -> None:
+    """𪄇 (CJK Extension B) is a Han character pypinyin has no reading for: no syllable, no error (it raised a
+    TypeError, which made a KB search containing it a 500)."""
+    assert syllables("𪄇") == (None,)
+    assert syllables("^¯(𪄇\x8d社保") == (None, None, None, None, None, "she", "bao")
+    assert toneless("社𪄇保") == "she bao"

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from hotline.auth.models import Role
+from core.auth.models import Role
 from hotline.container import Container
 from hotline.seed import seed_kb
 from tests.conftest import add_user

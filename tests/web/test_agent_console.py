@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from hotline.container import Container
 from hotline.seed import seed_kb
-from ivr.testing.sip_caller import SipCaller, SipPhone
+from tests.support.sip_caller import SipCaller, SipPhone
 from work_orders.models import WorkOrder
 from work_orders.schemas import WorkOrderCreate
 from work_orders.taxonomy import seed_work_orders
@@ -104,7 +104,7 @@ async def test_agent_takes_call_with_screen_pop_and_submits_order(seats: Contain
         await page.wait_for_selector("#agent-state[data-state=available]")
         await page.wait_for_selector("#call-box.hidden", state="attached")
         async with seats.db.session() as s:
-            from ivr.models import Call
+            from telephony.models import Call
 
             call = await s.get(Call, call_id)
         assert call is not None and call.wrap_up_code == "order_created" and call.ticket == ticket

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
-from hotline.auth.models import Role
+from core.auth.models import Role
 from hotline.container import Container
-from ivr.testing.sip_caller import SipCaller
+from tests.support.sip_caller import SipCaller
 from work_orders.taxonomy import seed_work_orders
 
 from tests.agent_handoff.conftest import Bot, Handover, add_agent, asterisk, bot, seat_overrides, seats  # noqa: F401

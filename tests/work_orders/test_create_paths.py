@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from hotline.audit import AuditLog
+from core.audit import AuditLog
 from hotline.container import Container
 from tests.conftest import reset_database
 from tests.work_orders.conftest import START, Clock

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from hotline.container import Container
-from hotline.errors import DomainError
+from core.errors import DomainError
 from work_orders import kpi_rollup, kpis
 from work_orders.lifecycle import allowed_actions
 from work_orders.models import CallbackTask, KpiDaily, KpiDelta, KpiRollupState, Satisfaction, WorkOrder

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from hotline.container import Container
-from ivr.models import CallOutcome
+from telephony.models import CallOutcome
 from tests.work_orders.conftest import START, Clock, act, create
 
 pytestmark = [

@@ -234,3 +234,13 @@ async def test_bad_input_is_4xx(client: httpx.AsyncClient, headers: dict) -> Non
     for query in ("status=nope", "limit=0", "limit=1000", "from=yesterday", "from=2026-11-25T00:00:00"):
         r = await client.get(f"/v1/work-orders?{query}", headers=agent)
         assert r.status_code in (400, 422), (query, r.text)
+
+
+async def test_reference_with_other_unicode_digits_is_not_found(client: httpx.AsyncClient, headers: dict,
+                                                                container: Container) -> None:
+    """'¹'.isdigit() is True but int('¹') raises: such a reference is a 404 (it was a 500), on reads and actions."""
+    for ref in ("¹", "²³", "1²"):
+        r = await client.get(f"/v1/work-orders/{ref}", headers=headers["supervisor"])
+        assert r.status_code == 404, (ref, r.text)
+        r = await client.post(f"/v1/work-orders/{ref}/accept", json={}, headers=headers["supervisor"])
+        assert r.status_code == 404, (ref, r.text)

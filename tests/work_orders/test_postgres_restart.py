@@ -27,9 +27,9 @@ from sqlalchemy import func, select, text
 
 from config.settings import Settings
 from hotline.app import create_app
-from hotline.audit import AuditLog
+from core.audit import AuditLog
 from hotline.container import Container
-from hotline.db import Database
+from core.db import Database
 from tests.conftest import PASSWORD, REPO_ROOT, make_settings, prepare_database
 from tests.pg_proxy import CommitCutProxy
 from tests.services import PrivatePostgres, free_port

@@ -6,7 +6,7 @@ Create Date: 2026-11-25 16:18:57.442596
 """
 from alembic import op
 import sqlalchemy as sa
-import hotline.db
+import core.db
 
 
 revision = '0002'
@@ -26,7 +26,7 @@ def upgrade() -> None:
     sa.Column('skill', sa.String(length=32), nullable=False),
     sa.Column('keywords', sa.JSON(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('updated_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_by', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_wo_categories')),
     sa.UniqueConstraint('code', name=op.f('uq_wo_categories_code'))
@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('hotline', sa.String(length=32), nullable=False),
     sa.Column('skill', sa.String(length=32), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('updated_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_by', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_wo_departments')),
     sa.UniqueConstraint('code', name=op.f('uq_wo_departments_code'))
@@ -51,7 +51,7 @@ def upgrade() -> None:
     sa.Column('roads', sa.JSON(), nullable=False),
     sa.Column('landmarks', sa.JSON(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('updated_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_by', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_wo_districts')),
     sa.UniqueConstraint('code', name=op.f('uq_wo_districts_code'))
@@ -62,7 +62,7 @@ def upgrade() -> None:
     sa.Column('key_hash', sa.String(length=64), nullable=False),
     sa.Column('key_prefix', sa.String(length=8), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_wo_intake_keys')),
     sa.UniqueConstraint('channel', name=op.f('uq_wo_intake_keys_channel')),
@@ -75,7 +75,7 @@ def upgrade() -> None:
     sa.Column('keyword', sa.String(length=32), nullable=True),
     sa.Column('department_code', sa.String(length=64), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('updated_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_by', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_wo_routing_rules'))
     )
@@ -107,22 +107,22 @@ def upgrade() -> None:
     sa.Column('idempotency_key', sa.String(length=128), nullable=True),
     sa.Column('urgency', sa.String(length=16), nullable=False),
     sa.Column('complexity', sa.String(length=16), nullable=False),
-    sa.Column('created_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
-    sa.Column('response_due', hotline.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('resolution_due', hotline.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('dispatched_at', hotline.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('accepted_at', hotline.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('resolved_at', hotline.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('closed_at', hotline.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('response_due', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('resolution_due', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('dispatched_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('accepted_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('resolved_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('result_note', sa.Text(), nullable=True),
     sa.Column('public_note', sa.Text(), nullable=True),
     sa.Column('urge_count', sa.Integer(), nullable=False),
     sa.Column('return_count', sa.Integer(), nullable=False),
     sa.Column('reopen_count', sa.Integer(), nullable=False),
     sa.Column('escalation_level', sa.Integer(), nullable=False),
-    sa.Column('escalated_at', hotline.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('escalated_at', core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('master_id', sa.Integer(), nullable=True),
     sa.Column('merged_into_id', sa.Integer(), nullable=True),
     sa.Column('satisfaction', sa.String(length=24), nullable=True),
@@ -148,10 +148,10 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('due_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('due_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('created_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('completed_at', hotline.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('result', sa.String(length=24), nullable=True),
     sa.Column('solved', sa.Boolean(), nullable=True),
     sa.Column('comment', sa.Text(), nullable=False),
@@ -166,7 +166,7 @@ def upgrade() -> None:
     op.create_table('work_order_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
-    sa.Column('at', hotline.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=64), nullable=False),
     sa.Column('actor_role', sa.String(length=16), nullable=False),
     sa.Column('action', sa.String(length=32), nullable=False),

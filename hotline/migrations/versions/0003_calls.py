@@ -6,7 +6,7 @@ Create Date: 2026-11-25 16:29:06.317545
 """
 from alembic import op
 import sqlalchemy as sa
-import hotline.db
+import core.db
 
 
 revision = '0003'
@@ -21,18 +21,18 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('caller', sa.String(length=32), nullable=False),
     sa.Column('direction', sa.String(length=8), nullable=False),
-    sa.Column('started_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('answered_at', hotline.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('ended_at', hotline.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('answered_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ended_at', core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('outcome', sa.String(length=16), nullable=False),
     sa.Column('ticket', sa.String(length=32), nullable=True),
     sa.Column('node', sa.String(length=64), nullable=False),
     sa.Column('controller', sa.String(length=64), nullable=False),
     sa.Column('queue', sa.String(length=32), nullable=True),
     sa.Column('priority', sa.String(length=16), nullable=True),
-    sa.Column('queued_at', hotline.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('queued_at', core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('agent_id', sa.Integer(), nullable=True),
-    sa.Column('agent_answered_at', hotline.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('agent_answered_at', core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('wrap_up_code', sa.String(length=32), nullable=True),
     sa.Column('wrap_up_seconds', sa.Float(), nullable=True),
     sa.Column('context', sa.JSON(), nullable=False),
@@ -48,7 +48,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('call_id', sa.String(length=64), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
-    sa.Column('at', hotline.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('speaker', sa.String(length=8), nullable=False),
     sa.Column('transcript', sa.Text(), nullable=False),
     sa.Column('dtmf', sa.String(length=16), nullable=True),

@@ -6,7 +6,7 @@ Create Date: 2026-11-25 16:21:53.606089
 """
 from alembic import op
 import sqlalchemy as sa
-import hotline.db
+import core.db
 
 
 revision = '0004'
@@ -22,8 +22,8 @@ def upgrade() -> None:
     sa.Column('task_id', sa.Integer(), nullable=False),
     sa.Column('order_id', sa.Integer(), nullable=False),
     sa.Column('phone', sa.String(length=32), nullable=False),
-    sa.Column('started_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ended_at', hotline.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('call_id', sa.String(length=64), nullable=True),
     sa.Column('outcome', sa.String(length=24), nullable=False),
     sa.Column('result', sa.String(length=24), nullable=True),
@@ -37,7 +37,7 @@ def upgrade() -> None:
     op.create_table('agent_state_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('agent_id', sa.Integer(), nullable=False),
-    sa.Column('at', hotline.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('previous', sa.String(length=16), nullable=True),
     sa.Column('reason', sa.String(length=64), nullable=False),
@@ -58,15 +58,15 @@ def upgrade() -> None:
     sa.Column('skill', sa.String(length=32), nullable=True),
     sa.Column('priority', sa.String(length=16), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('queued_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('created_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('next_attempt_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('queued_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=False),
     sa.Column('last_result', sa.String(length=32), nullable=False),
     sa.Column('call_id', sa.String(length=64), nullable=True),
     sa.Column('agent_id', sa.Integer(), nullable=True),
-    sa.Column('completed_at', hotline.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('note', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['agent_id'], ['users.id'], name=op.f('fk_handoff_callbacks_agent_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_handoff_callbacks'))

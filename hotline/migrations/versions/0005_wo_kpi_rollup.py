@@ -11,7 +11,7 @@ trigger-maintained KPIs with the reference query on both backends.
 """
 from alembic import op
 import sqlalchemy as sa
-import hotline.db
+import core.db
 
 
 revision = '0005'
@@ -100,7 +100,7 @@ def upgrade() -> None:
     count_columns = [sa.Column(name, sa.SmallInteger(), nullable=False) for name, _ in COUNTS]
     op.create_table('wo_kpi_deltas',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('created_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('department_code', sa.String(length=64), nullable=True),
     sa.Column('category_code', sa.String(length=64), nullable=False),
     sa.Column('district_code', sa.String(length=64), nullable=True),
@@ -117,8 +117,8 @@ def upgrade() -> None:
     op.create_table('wo_kpi_rollup_state',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('tz', sa.String(length=64), nullable=False),
-    sa.Column('rebuilt_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('compacted_at', hotline.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('rebuilt_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('compacted_at', core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_wo_kpi_rollup_state'))
     )
     where = sa.text("dispatched_at IS NOT NULL AND accepted_at IS NULL")

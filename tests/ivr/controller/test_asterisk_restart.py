@@ -13,8 +13,8 @@ from hotline.container import Container
 from hotline.services.asterisk import AsteriskService
 from ivr.controller.controller import IvrController
 from ivr.controller.session import ASTERISK_GONE
-from ivr.models import CallOutcome
-from ivr.testing.sip_caller import SipCaller, SipPhone
+from telephony.models import CallOutcome
+from tests.support.sip_caller import SipCaller, SipPhone
 from tests.ivr.controller.conftest import (
     DEAD_RASA, ControllerFactory, Speech, audio_between, finished_record, until, wait_bot_silent,
 )

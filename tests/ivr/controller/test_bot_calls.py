@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 
 from hotline.container import Container
-from ivr.calls import CallRecords
-from ivr.models import CallOutcome
+from telephony.calls import CallRecords
+from telephony.models import CallOutcome
 from ivr.speech.text_norm import normalize, read_ticket
-from ivr.testing.speech_check import over_the_phone
-from ivr.testing.sip_caller import SipCaller
+from tests.support.speech_check import over_the_phone
+from tests.support.sip_caller import SipCaller
 from tests.ivr.controller.conftest import (
     ControllerFactory, Speech, audio_between, say_and_hear, until, wait_bot_silent,
 )

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from hotline.container import Container
-from ivr.calls import CallRecords
-from ivr.models import CallOutcome
+from telephony.calls import CallRecords
+from telephony.models import CallOutcome
 from ivr.speech.base import REPO_ROOT
-from ivr.testing.sip_caller import SipCaller, SipPhone
+from tests.support.sip_caller import SipCaller, SipPhone
 from tests.ivr.controller.conftest import DEAD_RASA, ControllerFactory, Speech, until
 
 
@@ -31,7 +31,7 @@ def controller_process(ivr_container: Container, speech: Speech,
                HOTLINE_RASA_URL=DEAD_RASA, HOTLINE_TTS_CACHE_DIR=str(s.tts_cache_dir))
     log = tmp_path / "controller.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ivr.controller", "--lazy-models"], cwd=REPO_ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "hotline.cli", "ivr", "--lazy-models"], cwd=REPO_ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     proc.log = log  # type: ignore[attr-defined]
     yield proc

