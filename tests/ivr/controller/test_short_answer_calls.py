@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hotline.container import Container
-from ivr.testing.sip_caller import SipCaller
+from tests.support.sip_caller import SipCaller
 from tests.ivr.controller.conftest import (
     ANSWERS, REPORT, ControllerFactory, Speech, answer_until_filed, finished_record, say_and_hear, say_pcm, session_of, until,
     wait_bot_silent,

@@ -11,8 +11,8 @@ import time
 import numpy as np
 
 from hotline.container import Container
-from ivr.testing.g711 import rms
-from ivr.testing.sip_caller import SipCall, SipCaller
+from tests.support.g711 import rms
+from tests.support.sip_caller import SipCall, SipCaller
 from tests.ivr.controller.conftest import (
     ControllerFactory, Speech, answer_until_filed, call_record, session_of, until, wait_bot_silent,
 )
