@@ -139,8 +139,8 @@ class HandoffService:
                                priority=call.priority or Priority.normal.value,
                                skill=(call.context or {}).get("handoff_skill"),
                                queued_at=call.queued_at.timestamp(), state="waiting", node=self.node)
+            await self.store.map_channel(call.id, "caller", call.id)  # mapped before the queue shows it
             await self.store.add_waiting(entry)
-            await self.store.map_channel(call.id, "caller", call.id)
             await self._start_waiting(entry)
             n += 1
         return n
@@ -220,8 +220,8 @@ class HandoffService:
         entry = QueueEntry(call_id=call_id, channel_id=channel_id, caller=caller or call.caller, queue=queue,
                            priority=priority.value, skill=skill or None, queued_at=when.timestamp(), kind=kind,
                            callback_id=callback_id, state="entering" if move else "waiting", node=self.node)
+        await self.store.map_channel(channel_id, "caller", call_id)  # mapped before the queue shows it
         await self.store.add_waiting(entry)
-        await self.store.map_channel(channel_id, "caller", call_id)
         if move:
             try:
                 await self.ari.request("POST", f"/channels/{channel_id}/move",

@@ -15,10 +15,8 @@ from tests.ivr.controller.conftest import Speech
 from understanding.expect import Expect
 
 
-async def test_audio_input_reports_speech_start_and_utterance(speech: Speech) -> None:
-    pcm8 = await speech.caller_pcm("社保卡丢了怎么办")
-    pcm16 = resample(pcm8.tobytes(), 8000, 16000)
-    audio = bytes(16000) + pcm16 + bytes(32000)  # 0.5 s silence, speech, 1 s silence
+async def run_audio_input(audio: bytes, expect: Expect | None = None) -> tuple[AudioInput, list[CallEvent]]:
+    """The stage over `audio` (16 kHz PCM, fed as fast as it reads), after a question expecting `expect`."""
     frames = [audio[i:i + 640] for i in range(0, len(audio) - 639, 640)]
     events: list[CallEvent] = []
 
@@ -28,9 +26,18 @@ async def test_audio_input_reports_speech_start_and_utterance(speech: Speech) ->
         return frames.pop(0)
 
     stage = AudioInput(read, events.append)
+    if expect is not None:
+        stage.listen_for(expect)
     task = asyncio.create_task(stage.run())
     await asyncio.sleep(0.2)
     task.cancel()
+    return stage, events
+
+
+async def test_audio_input_reports_speech_start_and_utterance(speech: Speech) -> None:
+    pcm8 = await speech.caller_pcm("社保卡丢了怎么办")
+    pcm16 = resample(pcm8.tobytes(), 8000, 16000)
+    stage, events = await run_audio_input(bytes(16000) + pcm16 + bytes(32000))  # 0.5 s silence, speech, 1 s silence
     kinds = [type(e) for e in events]
     # SpeechLong: the sentence is longer than any backchannel; Pause: 240 ms into the final silence
     assert kinds == [SpeechStart, SpeechLong, Pause, Utterance], kinds
@@ -70,20 +77,7 @@ async def test_a_yes_no_question_keeps_a_burst_as_short_as_a_bare_dui() -> None:
              + rng.standard_normal(len(t)) * 300).astype("<i2").tobytes()
 
     async def heard(expect: Expect) -> list[type]:
-        audio = bytes(16000) + burst + bytes(48000)
-        frames = [audio[i:i + 640] for i in range(0, len(audio) - 639, 640)]
-        events: list[CallEvent] = []
-
-        async def read() -> bytes:
-            if not frames:
-                await asyncio.sleep(3600)
-            return frames.pop(0)
-
-        stage = AudioInput(read, events.append)
-        stage.listen_for(expect)
-        task = asyncio.create_task(stage.run())
-        await asyncio.sleep(0.2)
-        task.cancel()
+        _, events = await run_audio_input(bytes(16000) + burst + bytes(48000), expect)
         return [type(e) for e in events]
 
     assert SpeechDiscarded in await heard(Expect.FREE)

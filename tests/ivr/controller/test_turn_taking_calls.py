@@ -68,21 +68,22 @@ async def test_two_pauses_in_an_address_are_not_cut_off(start_controller: Contro
 
 
 async def _greeting_playing(start_controller: ControllerFactory, caller: SipCaller):  # type: ignore[no-untyped-def]
+    """A call 0.6 s into the greeting: the call and its session."""
     ctl = await start_controller()  # no bot needed: the greeting is the controller's own
     call = await caller.dial("12345")
     call_id = (await until(lambda: list(ctl.active), 5))[0]
     t0 = time.monotonic()
     await until(lambda: _loud_after(call, t0), 10)  # the greeting has begun
     await asyncio.sleep(0.6)
-    return ctl, call, call_id
+    session = session_of(ctl, call_id)
+    assert session is not None and session.state.value == "greeting"
+    return call, session
 
 
 async def test_mm_over_the_greeting_does_not_stop_it(start_controller: ControllerFactory, speech: Speech) -> None:
     mm = await speech.caller_pcm("嗯")
     async with SipCaller(user="13800138009") as caller:
-        ctl, call, call_id = await _greeting_playing(start_controller, caller)
-        session = session_of(ctl, call_id)
-        assert session is not None and session.state.value == "greeting"
+        call, session = await _greeting_playing(start_controller, caller)
         await call.play(mm)
         await until(lambda: session.n.holds >= 1, 5)  # paused at once while the sound is judged …
         await until(lambda: session.n.resumes >= 1 or session.n.barge_ins >= 1, 5)
@@ -96,9 +97,7 @@ async def test_mm_over_the_greeting_does_not_stop_it(start_controller: Controlle
 async def test_deng_yi_xia_stops_the_bot(start_controller: ControllerFactory, speech: Speech) -> None:
     wait = await speech.caller_pcm("等一下")
     async with SipCaller(user="13800138010") as caller:
-        ctl, call, call_id = await _greeting_playing(start_controller, caller)
-        session = session_of(ctl, call_id)
-        assert session is not None and session.state.value == "greeting"
+        call, session = await _greeting_playing(start_controller, caller)
         t_sent = await call.play(wait)  # when the last of it was sent
         t_speech = t_sent - len(wait) / 8000 + _onset(wait)
         await until(lambda: session.n.barge_ins >= 1, 5)
